@@ -1,0 +1,26 @@
+# Everything runs inside the environment made by scripts/setup_env.sh
+# (.venv with ROS 2 + torch, colcon workspace in build/ install/ log/).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+ENV := source scripts/env.sh
+
+.PHONY: all setup test demo bench clean
+
+all: test
+
+setup:
+	bash scripts/setup_env.sh
+
+# pytest's exit code 5 (no tests collected) fails the target like any non-zero code.
+test: setup
+	$(ENV) && python -m pytest test -q
+
+demo: setup
+	$(ENV) && python -m gfpose_ros.ros.demo
+
+bench: setup
+	$(ENV) && gfpose bench
+
+clean:
+	rm -rf .venv build install log .pytest_cache *.egg-info
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -1,0 +1,183 @@
+"""The ``gfpose`` command: train, evaluate, export, build engines and benchmark, without ROS.
+
+Every subcommand turns a known failure (bad file, bad argument, bad data) into one line on
+stderr and exit status 2, never a traceback.
+"""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from .lifter import default_model_path
+
+DEFAULT_OUT = "outputs"
+
+
+def _positive_ints(text):
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"values must be >= 1, got {text!r}")
+    return values
+
+
+def cmd_train(args):
+    from .train import load_config, train
+
+    overrides = {k: v for k, v in {"out_dir": args.out_dir, "total_steps": args.total_steps}.items() if v is not None}
+    path = train(load_config(args.config, overrides))
+    print(f"EMA weights: {path}")
+
+
+def cmd_make_eval_set(args):
+    from .evaluate import make_eval_set
+
+    arrays = make_eval_set(args.data_dir, args.frames_per_sequence, args.occlusion, args.adult_proportions, args.seed)
+    np.savez_compressed(args.out, **arrays)
+    print(f"wrote {args.out}: {len(arrays['poses_3d'])} frames from held-out sequences")
+
+
+def cmd_make_demo_sequence(args):
+    from .evaluate import make_demo_sequence
+
+    arrays = make_demo_sequence(args.data_dir, frames=args.frames)
+    np.savez_compressed(args.out, **arrays)
+    print(f"wrote {args.out}: {len(arrays['poses_3d'])} frames of {arrays['sequence']}")
+
+
+def cmd_eval(args):
+    from .evaluate import HEADER, evaluate, write_results
+
+    print(" ".join(f"{h:>7}" for h in HEADER))
+    results = evaluate(args.data, args.model, args.backend, args.steps, args.hypotheses, args.aggregation,
+                       args.max_frames, args.seed, args.sampler)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    write_results(results, args.out)
+    groups = results["runs"][0]["groups"]
+    print(f"per group ({results['runs'][0]['steps']} steps, {results['runs'][0]['hypotheses']} hypotheses): "
+          + ", ".join(f"{g} {v['mpjpe_mm']:.0f}" for g, v in sorted(groups.items(), key=lambda kv: -kv[1]["mpjpe_mm"])))
+    print(f"wrote {args.out}")
+
+
+def cmd_export(args):
+    from .export import export_onnx
+
+    out = args.out or os.path.join(DEFAULT_OUT, f"gfpose_{args.sampler}_k{args.steps}.onnx")
+    export_onnx(args.model, args.steps, out, args.sampler)
+    print(f"wrote {out} ({args.sampler}, {args.steps} steps, dynamic batch; passes onnx.checker)")
+
+
+def cmd_build_engine(args):
+    from .backends import TensorRTBackend, onnx_path_for, tensorrt_available
+
+    ok, why = tensorrt_available()
+    if not ok:
+        raise RuntimeError(f"cannot build a TensorRT engine: {why}")
+    onnx_path = onnx_path_for(args.model, args.steps, args.cache_dir)
+    backend = TensorRTBackend(onnx_path, args.cache_dir, args.precision, args.max_batch, force_rebuild=args.force_rebuild)
+    print(f"engine: {backend.engine_path}")
+
+
+def cmd_bench(args):
+    from .bench import run
+
+    run(args)
+
+
+def build_parser():
+    from .backends import BACKENDS, PRECISIONS, default_cache_dir
+    from .data import DEFAULT_DATA_DIR
+    from .sampling import SAMPLERS
+
+    parser = argparse.ArgumentParser(prog="gfpose", description="GFPose 2D-to-3D human pose lifting (ROS-free tools)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train the score network (resumable)")
+    p.add_argument("--config", default=None, help="YAML config, e.g. config/train.yaml")
+    p.add_argument("--out-dir")
+    p.add_argument("--total-steps", type=int)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("make-eval-set", help="held-out mocap + virtual cameras -> evaluation .npz")
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    p.add_argument("--out", default=os.path.join(DEFAULT_OUT, "eval_heldout.npz"))
+    p.add_argument("--frames-per-sequence", type=int, default=8)
+    p.add_argument("--occlusion", type=float, default=0.5, help="share of frames with one limb occluded")
+    p.add_argument("--adult-proportions", action="store_true", help="rescale bones to adult statures (as in training)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_make_eval_set)
+
+    p = sub.add_parser("make-demo-sequence", help="the bundled demo clip (held-out, fixed camera, occlusion)")
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    p.add_argument("--out", default="data/demo_sequence.npz")
+    p.add_argument("--frames", type=int, default=150)
+    p.set_defaults(func=cmd_make_demo_sequence)
+
+    p = sub.add_parser("eval", help="MPJPE / P-MPJPE / best-of-N / completion error on an evaluation .npz")
+    p.add_argument("--data", required=True, help="evaluation .npz (see gfpose make-eval-set)")
+    p.add_argument("--model", default=default_model_path())
+    p.add_argument("--backend", default="torch", choices=[b for b in BACKENDS if b != "tensorrt"] + ["tensorrt"])
+    p.add_argument("--steps", type=_positive_ints, default=[1, 2, 4, 8])
+    p.add_argument("--hypotheses", type=_positive_ints, default=[1, 10])
+    p.add_argument("--aggregation", default="reprojection", choices=["reprojection", "mean"])
+    p.add_argument("--sampler", default="ddim", choices=sorted(SAMPLERS))
+    p.add_argument("--max-frames", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=os.path.join(DEFAULT_OUT, "eval.json"))
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", help="export the whole K-step sampler as one ONNX graph")
+    p.add_argument("--model", default=default_model_path())
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--sampler", default="ddim", choices=sorted(SAMPLERS))
+    p.add_argument("--max-batch", type=int, default=512, help="recorded for the engine build; the graph's batch is dynamic")
+    p.add_argument("--out")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("build-engine", help="build and cache the TensorRT engine offline")
+    p.add_argument("--model", default=default_model_path())
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--precision", default="fp16", choices=PRECISIONS)
+    p.add_argument("--max-batch", type=int, default=512)
+    p.add_argument("--cache-dir", default=default_cache_dir())
+    p.add_argument("--force-rebuild", action="store_true")
+    p.set_defaults(func=cmd_build_engine)
+
+    p = sub.add_parser("bench", help="latency per frame by backend, people, hypotheses and steps")
+    p.add_argument("--model", default=default_model_path())
+    p.add_argument("--backends", type=lambda s: s.split(","), default=["onnxruntime", "torch"])
+    p.add_argument("--people", type=_positive_ints, default=[1, 5, 10])
+    p.add_argument("--hypotheses", type=_positive_ints, default=[1, 10, 20, 50, 200])
+    p.add_argument("--steps", type=_positive_ints, default=[1, 2, 4, 8])
+    p.add_argument("--default-steps", type=int, default=4)
+    p.add_argument("--default-hypotheses", type=int, default=20)
+    p.add_argument("--full-grid", action="store_true")
+    p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--reference-frames", type=int, default=20, help="frames for the 1000-step reference (0 = skip)")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--cache-dir", default=default_cache_dir())
+    p.add_argument("--out-dir", default=os.path.join(DEFAULT_OUT, "bench"))
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, RuntimeError, OSError, KeyError, ImportError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"gfpose {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

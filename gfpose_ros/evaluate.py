@@ -1,0 +1,208 @@
+"""Evaluation on held-out motion capture, and the files it reads.
+
+An evaluation file (.npz) holds ``poses_3d`` (N, 17, 3) mm in the camera frame, ``keypoints_2d``
+(N, 17, 2) pixels, ``intrinsics`` (N, 3, 3) or (3, 3), optionally ``confidence`` (N, 17; 0 =
+missing) and ``group`` (N,) labels. ``make_eval_set`` turns held-out mocap plus virtual cameras
+into that format; ``evaluate`` lifts it and reports MPJPE, P-MPJPE, best-of-N, the error on
+completed joints, the root error and the time per frame, for any steps x hypotheses grid.
+"""
+
+import json
+import time
+
+import numpy as np
+import torch
+
+from . import data
+from .lifter import Lifter
+from .skeleton import BODY_PARTS, NUM_JOINTS
+
+
+class EvalFileError(ValueError):
+    pass
+
+
+# The evaluation view: moderate detector-like noise, no random drops; occlusion is added
+# explicitly so the completed-joint error is measured on a known set.
+EVAL_AUGMENT = data.AugmentConfig(noise_range=(0.01, 0.01), outlier_prob=0.0, drop_range=(0.0, 0.0))
+OCCLUDABLE_PARTS = ("left_arm", "right_arm", "left_leg", "right_leg")
+MIN_VISIBLE = 6
+
+
+def make_eval_set(data_dir=data.DEFAULT_DATA_DIR, frames_per_sequence=8, occlusion_prob=0.5, adult_proportions=False,
+                  seed=0):
+    """Held-out sequences seen by random virtual cameras, some with one limb occluded.
+
+    With ``adult_proportions`` the bones are rescaled to random adult statures, as in training;
+    without it the capture rigs' own proportions are kept (all smaller than an average adult).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    poses, groups = [], []
+    for file_name, items in data.load_mocap(data_dir, "val").items():
+        for sequence, frames in items:
+            idx = np.linspace(0, len(frames) - 1, min(frames_per_sequence, len(frames))).astype(int)
+            poses.append(frames[idx])
+            groups += [data.activity(file_name, sequence)] * len(idx)
+    world = torch.from_numpy(np.concatenate(poses)).double()
+    n = len(world)
+    if adult_proportions:
+        world = data.rescale_bones(world, data._uniform(n, *EVAL_AUGMENT.stature_range, generator), 0.03, generator)
+    view = data.observe(world, EVAL_AUGMENT, generator)
+    confidence = view["confidence"].numpy()
+    occlude = torch.rand(n, generator=generator).numpy() < occlusion_prob
+    parts = torch.randint(len(OCCLUDABLE_PARTS), (n,), generator=generator).numpy()
+    for i in np.flatnonzero(occlude):
+        confidence[i, list(BODY_PARTS[OCCLUDABLE_PARTS[parts[i]]])] = 0.0
+    keep = (confidence > 0).sum(1) >= MIN_VISIBLE
+    return {"poses_3d": (view["pose_cam"].numpy() * 1000)[keep].astype(np.float32),
+            "keypoints_2d": view["uv"].numpy()[keep].astype(np.float32),
+            "intrinsics": view["K"].numpy()[keep].astype(np.float32),
+            "confidence": confidence[keep].astype(np.float32),
+            "group": np.array(groups)[keep]}
+
+
+def make_demo_sequence(data_dir=data.DEFAULT_DATA_DIR, file_name="cmu_17j_mm.npz", sequence="test/walking/walking_1",
+                       frames=150, seed=3):
+    """A consecutive held-out clip seen by one fixed camera, with the left arm occluded mid-clip."""
+    generator = torch.Generator().manual_seed(seed)
+    items = dict(data.load_mocap(data_dir, "val", files=(file_name,))[file_name])
+    if sequence not in items:
+        raise KeyError(f"{sequence} is not a held-out sequence of {file_name}")
+    world = torch.from_numpy(items[sequence][:frames]).double()
+    cfg = data.AugmentConfig(noise_range=(0.005, 0.005), outlier_prob=0.0, drop_range=(0.0, 0.0), off_centre=0.0,
+                             distance_range=(5.0, 6.0), focal_range=(600.0, 600.0), pitch_deg=10.0)
+    camera = data.random_cameras(world[:, 0].mean(0, keepdim=True), cfg, generator)
+    _, _, K, size = camera
+    K[0, :2, 2] = size[0] / 2  # a calibrated camera: principal point at the centre
+    view = data.observe(world, cfg, generator, camera=camera)
+    confidence = view["confidence"].numpy()
+    third = len(world) // 3
+    confidence[third:2 * third, list(BODY_PARTS["left_arm"])] = 0.0
+    return {"keypoints_2d": view["uv"].numpy().astype(np.float32), "confidence": confidence.astype(np.float32),
+            "poses_3d": (view["pose_cam"].numpy() * 1000).astype(np.float32),
+            "intrinsics": K[0].numpy().astype(np.float32), "image_size": size[0].numpy().astype(np.int32),
+            "frame_rate": np.float32(30.0), "sequence": np.array(f"{file_name}:{sequence}")}
+
+
+def load_eval_file(path):
+    """Read and check an evaluation file; every problem is an EvalFileError with one line."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise EvalFileError(f"cannot read {path}: {exc}") from None
+    for key in ("poses_3d", "keypoints_2d", "intrinsics"):
+        if key not in archive.files:
+            raise EvalFileError(f"{path} lacks the array {key!r}")
+    poses, uv, K = archive["poses_3d"].astype(np.float64), archive["keypoints_2d"].astype(np.float64), archive["intrinsics"]
+    n = len(poses)
+    if poses.ndim != 3 or poses.shape[1:] != (NUM_JOINTS, 3):
+        raise EvalFileError(f"poses_3d must be (N, 17, 3), got {poses.shape}")
+    if uv.shape != (n, NUM_JOINTS, 2):
+        raise EvalFileError(f"keypoints_2d must be ({n}, 17, 2), got {uv.shape}")
+    K = np.broadcast_to(K, (n, 3, 3)) if K.shape == (3, 3) else K
+    if K.shape != (n, 3, 3):
+        raise EvalFileError(f"intrinsics must be (3, 3) or ({n}, 3, 3), got {K.shape}")
+    confidence = archive["confidence"] if "confidence" in archive.files else np.ones((n, NUM_JOINTS))
+    if confidence.shape != (n, NUM_JOINTS):
+        raise EvalFileError(f"confidence must be ({n}, 17), got {confidence.shape}")
+    if not (np.isfinite(poses).all() and np.isfinite(K).all() and np.isfinite(confidence).all()):
+        raise EvalFileError("poses_3d, intrinsics and confidence must be finite (NaN or inf found)")
+    if not np.isfinite(uv[confidence > 0]).all():
+        raise EvalFileError("keypoints_2d has NaN or inf on joints with confidence > 0")
+    group = archive["group"].astype(str) if "group" in archive.files else np.full(n, "all")
+    if group.shape != (n,):
+        raise EvalFileError(f"group must be ({n},), got {group.shape}")
+    return {"poses_3d": poses / 1000.0, "keypoints_2d": uv, "intrinsics": K.astype(np.float64),
+            "confidence": confidence.astype(np.float64), "group": group}
+
+
+def procrustes_aligned(pred, gt):
+    """Similarity-align pred (..., J, 3) to gt: rotation, uniform scale and translation."""
+    mu_p, mu_g = pred.mean(-2, keepdims=True), gt.mean(-2, keepdims=True)
+    p, g = pred - mu_p, gt - mu_g
+    U, S, Vt = np.linalg.svd(np.swapaxes(p, -1, -2) @ g)
+    d = np.sign(np.linalg.det(U @ Vt))
+    U[..., :, -1] *= d[..., None]
+    S[..., -1] *= d
+    R = U @ Vt
+    scale = S.sum(-1) / (p ** 2).sum((-1, -2))
+    return scale[..., None, None] * p @ R + mu_g
+
+
+def joint_errors(pred, gt):
+    """Root-relative per-joint errors (..., 17), same unit as the input."""
+    return np.linalg.norm((pred - pred[..., :1, :]) - (gt - gt[..., :1, :]), axis=-1)
+
+
+def evaluate(path, model_path=None, backend="torch", steps_list=(4,), hypotheses_list=(1, 10), aggregation="reprojection",
+             max_frames=0, seed=0, sampler="ddim", log=print):
+    sample = load_eval_file(path)
+    if max_frames:
+        sample = {k: v[:max_frames] for k, v in sample.items()}
+    gt, n = sample["poses_3d"], len(sample["poses_3d"])
+    results = {"file": path, "frames": n, "backend": backend, "sampler": sampler, "aggregation": aggregation, "runs": []}
+    for steps in steps_list:
+        for h in hypotheses_list:
+            lifter = Lifter(model_path, backend=backend, num_hypotheses=h, steps=steps, aggregation=aggregation,
+                            confidence_threshold=1e-6, max_batch=max(h, 4096), sampler=sampler)
+            rng = np.random.default_rng(seed)
+            chunk = max(1, 4096 // h)
+            outputs, started = [], time.perf_counter()
+            for i in range(0, n, chunk):
+                sl = slice(i, i + chunk)
+                noise = rng.standard_normal((len(gt[sl]), h, NUM_JOINTS * 3))
+                outputs.append(lifter.lift(sample["keypoints_2d"][sl], sample["confidence"][sl],
+                                           sample["intrinsics"][sl], noise=noise))
+            elapsed = time.perf_counter() - started
+            run = summarize(outputs, sample, steps, h, elapsed)
+            results["runs"].append(run)
+            log(format_row(run))
+    return results
+
+
+def summarize(outputs, sample, steps, h, elapsed):
+    gt = sample["poses_3d"]
+    poses = np.concatenate([o.poses for o in outputs])
+    hyps = np.concatenate([o.hypotheses for o in outputs])
+    observed = np.concatenate([o.observed for o in outputs])
+    spread = np.concatenate([o.joint_std for o in outputs])
+    err = joint_errors(poses, gt) * 1000
+    pa = np.linalg.norm(procrustes_aligned(poses, gt) - gt, axis=-1) * 1000
+    hyp_err = joint_errors(hyps, gt[:, None]).mean(-1) * 1000  # (N, H)
+    hyp_pa = np.linalg.norm(procrustes_aligned(hyps, np.broadcast_to(gt[:, None], hyps.shape)) - gt[:, None],
+                            axis=-1).mean(-1) * 1000
+    masked = ~observed
+    run = {
+        "steps": steps, "hypotheses": h,
+        "mpjpe_mm": float(err.mean()), "pmpjpe_mm": float(pa.mean()),
+        "best_of_n_mpjpe_mm": float(hyp_err.min(1).mean()), "best_of_n_pmpjpe_mm": float(hyp_pa.min(1).mean()),
+        "completed_joint_error_mm": float(err[masked].mean()) if masked.any() else None,
+        "observed_joint_error_mm": float(err[observed].mean()),
+        "completed_joint_spread_mm": float(spread[masked].mean() * 1000) if masked.any() else None,
+        "observed_joint_spread_mm": float(spread[observed].mean() * 1000),
+        "root_error_mm": float(np.linalg.norm(poses[:, 0] - gt[:, 0], axis=-1).mean() * 1000),
+        "ms_per_frame": 1000 * elapsed / len(gt),
+        "groups": {},
+    }
+    for group in np.unique(sample["group"]):
+        sel = sample["group"] == group
+        run["groups"][str(group)] = {"frames": int(sel.sum()), "mpjpe_mm": float(err[sel].mean()),
+                                     "pmpjpe_mm": float(pa[sel].mean())}
+    return run
+
+
+HEADER = ("steps", "hyps", "MPJPE", "P-MPJPE", "best-N", "best-N PA", "completed", "spread obs/compl", "root", "ms/frame")
+
+
+def format_row(run):
+    completed = "-" if run["completed_joint_error_mm"] is None else f"{run['completed_joint_error_mm']:.1f}"
+    spread = (f"{run['observed_joint_spread_mm']:.0f}/" +
+              ("-" if run["completed_joint_spread_mm"] is None else f"{run['completed_joint_spread_mm']:.0f}"))
+    return (f"{run['steps']:>5} {run['hypotheses']:>5} {run['mpjpe_mm']:7.1f} {run['pmpjpe_mm']:7.1f} "
+            f"{run['best_of_n_mpjpe_mm']:7.1f} {run['best_of_n_pmpjpe_mm']:9.1f} {completed:>9} {spread:>16} "
+            f"{run['root_error_mm']:6.0f} {run['ms_per_frame']:8.2f}")
+
+
+def write_results(results, out_path):
+    with open(out_path, "w") as f:
+        json.dump(results, f, indent=1)

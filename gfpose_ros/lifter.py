@@ -1,0 +1,178 @@
+"""The public face of the core: 2D keypoints of N people in, metric 3D poses out.
+
+    lifter = Lifter()                        # the shipped model, best available backend
+    result = lifter.lift(uv, confidence, K, layout="coco17")
+    result.poses        # (N, 17, 3) metres, camera optical frame (x right, y down, z forward)
+    result.hypotheses   # (N, H, 17, 3) the samples, each placed by its own root fit
+    result.joint_std    # (N, 17) metres, spread of the hypotheses per joint
+    result.observed     # (N, 17) bool; False = completed by the prior
+
+The pipeline is normalise -> sample (one backend call for all people x hypotheses) ->
+aggregate -> un-normalise; numpy in and out.
+"""
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backends import create_backend
+from .camera import check_intrinsics, fit_root_translation, pixels_to_normalized
+from .skeleton import NUM_JOINTS, layout_size, stature, to_h36m
+
+DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "gfpose_mlp512.pt")
+AGGREGATIONS = ("reprojection", "mean")
+REPROJECTION_TEMPERATURE = 0.05  # reprojection error scale, in units of the person's 2D size
+
+
+class InputError(ValueError):
+    pass
+
+
+def default_model_path():
+    """The shipped weights: next to the package in a source tree, or in the ROS share dir."""
+    if os.path.exists(DEFAULT_MODEL):
+        return os.path.abspath(DEFAULT_MODEL)
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return os.path.join(get_package_share_directory("gfpose_ros"), "models", "gfpose_mlp512.pt")
+    except Exception:
+        return os.path.abspath(DEFAULT_MODEL)
+
+
+@dataclass
+class LiftResult:
+    poses: np.ndarray       # (N, 17, 3) metres, camera frame
+    hypotheses: np.ndarray  # (N, H, 17, 3) metres, camera frame
+    weights: np.ndarray     # (N, H) hypothesis weights used by the aggregation, sum to 1
+    joint_std: np.ndarray   # (N, 17) metres
+    observed: np.ndarray    # (N, 17) bool
+    confidence: np.ndarray  # (N,) 0..1: observed share x mean confidence of observed joints
+
+
+def confident_joints(uv, confidence, threshold):
+    """(N, 17) bool: H36M joints that count as observed."""
+    return (confidence >= threshold) & (confidence > 0) & np.isfinite(uv).all(-1)
+
+
+class Lifter:
+    def __init__(self, model_path=None, backend="auto", num_hypotheses=20, steps=4, aggregation="reprojection",
+                 confidence_threshold=0.3, min_joints=4, person_height=0.0, cache_dir=None, precision="fp16",
+                 max_batch=512, seed=0, threads=0, sampler="ddim"):
+        self.model_path = model_path or default_model_path()
+        self.backend, self.backend_reason = create_backend(backend, self.model_path, steps, cache_dir, precision,
+                                                           max_batch, threads=threads, sampler=sampler)
+        self.steps = steps
+        self.max_batch = max_batch
+        self.num_hypotheses = num_hypotheses
+        self.aggregation = aggregation
+        self.confidence_threshold = confidence_threshold
+        self.min_joints = min_joints
+        self.person_height = person_height
+        self.rng = np.random.default_rng(seed)
+        self.validate_settings()
+
+    def validate_settings(self):
+        if self.aggregation not in AGGREGATIONS:
+            raise InputError(f"unknown aggregation {self.aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
+        if not 1 <= self.num_hypotheses <= self.max_batch:
+            raise InputError(f"num_hypotheses must be 1..{self.max_batch}, got {self.num_hypotheses}")
+        if not 0.0 <= self.confidence_threshold <= 1.0:
+            raise InputError(f"confidence_threshold must be in [0, 1], got {self.confidence_threshold}")
+        if not 2 <= self.min_joints <= NUM_JOINTS:
+            raise InputError(f"min_joints must be 2..{NUM_JOINTS}, got {self.min_joints}")
+        if not (self.person_height == 0 or 0.5 <= self.person_height <= 2.5):
+            raise InputError(f"person_height must be 0 (use the model's) or 0.5..2.5 m, got {self.person_height}")
+
+    def prepare(self, uv, confidence, K, layout="h36m17"):
+        """Validate and map to H36M-17. Returns (uv (N,17,2), confidence (N,17), K (N,3,3))."""
+        size = layout_size(layout)
+        uv = np.asarray(uv, dtype=np.float64)
+        confidence = np.asarray(confidence, dtype=np.float64)
+        if uv.ndim != 3 or uv.shape[1:] != (size, 2):
+            raise InputError(f"uv must have shape (people, {size}, 2) for layout {layout}, got {uv.shape}")
+        if confidence.shape != uv.shape[:2]:
+            raise InputError(f"confidence must have shape {uv.shape[:2]}, got {confidence.shape}")
+        if not np.isfinite(confidence).all():
+            raise InputError("confidence contains NaN or inf")
+        if (~np.isfinite(uv).all(-1) & (confidence > 0)).any():
+            raise InputError("uv contains NaN or inf for a joint with confidence > 0")
+        K = check_intrinsics(K)
+        K = np.broadcast_to(K, (len(uv), 3, 3)) if K.ndim == 2 else K
+        if K.shape != (len(uv), 3, 3):
+            raise InputError(f"intrinsics must be (3, 3) or ({len(uv)}, 3, 3), got {K.shape}")
+        uv, confidence = to_h36m(layout, uv, confidence)
+        return uv, confidence, K
+
+    def lift(self, uv, confidence, K, layout="h36m17", noise=None, pose_3d=None, mask_3d=None):
+        """Lift N people. ``noise`` (N, H, 51) makes a run reproducible; by default it is drawn here.
+
+        ``pose_3d`` (N, 17, 3) root-relative metres with ``mask_3d`` (N, 17) adds known 3D joints
+        (3D completion). Raises InputError, LayoutError or CameraError on bad input.
+        """
+        uv, confidence, K = self.prepare(uv, confidence, K, layout)
+        n, h = len(uv), self.num_hypotheses
+        observed = confident_joints(uv, confidence, self.confidence_threshold)
+        counts = observed.sum(1)
+        if (counts < self.min_joints).any():
+            worst = int(np.argmin(counts))
+            raise InputError(f"person {worst} has {counts[worst]} confident joints; at least {self.min_joints} needed")
+        if n * h > self.max_batch:
+            raise InputError(f"{n} people x {h} hypotheses exceeds max_batch {self.max_batch}")
+        if noise is None:
+            noise = self.rng.standard_normal((n, h, NUM_JOINTS * 3))
+        noise = np.asarray(noise, dtype=np.float32)
+        if noise.shape != (n, h, NUM_JOINTS * 3):
+            raise InputError(f"noise must have shape {(n, h, NUM_JOINTS * 3)}, got {noise.shape}")
+        if n == 0:
+            empty = np.zeros((0, NUM_JOINTS))
+            return LiftResult(np.zeros((0, NUM_JOINTS, 3)), np.zeros((0, h, NUM_JOINTS, 3)), np.zeros((0, h)),
+                              empty, empty.astype(bool), np.zeros(0))
+        xy = pixels_to_normalized(uv, K)
+        weights_2d = np.where(observed, confidence, 0.0)
+        if pose_3d is None:
+            pose_3d, mask_3d = np.zeros((n, NUM_JOINTS, 3)), np.zeros((n, NUM_JOINTS))
+
+        def repeat(a):
+            return np.repeat(np.asarray(a, dtype=np.float32), h, axis=0)
+
+        inputs = {"xy": repeat(np.where(observed[..., None], xy, 0.0)), "mask_2d": repeat(observed),
+                  "pose_3d": repeat(pose_3d), "mask_3d": repeat(mask_3d), "noise": noise.reshape(n * h, -1)}
+        rel = self.backend(inputs).astype(np.float64).reshape(n, h, NUM_JOINTS, 3)
+        rel = rel - rel[:, :, :1]
+        if self.person_height:
+            rel = rel * (self.person_height / stature(rel))[..., None, None]
+        return self.aggregate(rel, xy, weights_2d, observed, confidence)
+
+    def aggregate(self, rel, xy, weights_2d, observed, confidence):
+        n, h = rel.shape[:2]
+        roots = fit_root_translation(rel, xy[:, None], weights_2d[:, None])  # (N, H, 3)
+        hypotheses = rel + roots[:, :, None]
+        projected = hypotheses[..., :2] / hypotheses[..., 2:3]
+        total = weights_2d.sum(-1)
+        centroid = (weights_2d[..., None] * xy).sum(1, keepdims=True) / total[:, None, None]
+        size = np.sqrt((weights_2d * ((xy - centroid) ** 2).sum(-1)).sum(-1) / total).clip(1e-6)  # (N,)
+        error = np.linalg.norm(projected - xy[:, None], axis=-1) / size[:, None, None]  # (N, H, 17)
+        logits = -0.5 * (error / REPROJECTION_TEMPERATURE) ** 2
+        per_hypothesis = np.where(observed[:, None], logits, 0).sum(-1) / observed.sum(-1)[:, None]
+        hyp_weights = _softmax(per_hypothesis, axis=1)
+        if self.aggregation == "mean":
+            joint_weights = np.full((n, h, NUM_JOINTS), 1.0 / h)
+            hyp_weights = np.full((n, h), 1.0 / h)
+        else:
+            # Observed joints: trust the hypotheses that reproject that joint best. Completed
+            # joints have no 2D evidence of their own, so they follow the whole-pose weights.
+            joint_weights = np.where(observed[:, None], _softmax(logits, axis=1), hyp_weights[..., None])
+        pose_rel = (joint_weights[..., None] * rel).sum(1)
+        pose_rel = pose_rel - pose_rel[:, :1]
+        root = fit_root_translation(pose_rel, xy, weights_2d)
+        spread = np.sqrt(((rel - rel.mean(1, keepdims=True)) ** 2).sum(-1).mean(1))
+        conf = observed.mean(1) * (np.where(observed, confidence, 0).sum(1) / observed.sum(1).clip(1))
+        return LiftResult(pose_rel + root[:, None], hypotheses, hyp_weights, spread, observed, conf)
+
+
+def _softmax(x, axis):
+    x = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=axis, keepdims=True)

@@ -1,0 +1,70 @@
+"""Samplers: small pure functions over a denoiser and a time grid, k-diffusion style.
+
+``denoiser(x, t) -> x0 estimate`` with x (B, D). Every sampler takes its noise as an input,
+so the same noise gives the same poses on every backend.
+"""
+
+import torch
+
+from .model import T_MIN, alpha_sigma, beta
+
+
+def time_grid(steps, t_max=1.0, t_min=T_MIN, dtype=torch.float32):
+    """``steps + 1`` times from t_max down to t_min, uniform in log-SNR.
+
+    Uniform log-SNR spacing puts the few steps where the VP schedule changes the signal most.
+    """
+    t = torch.linspace(0.0, 1.0, 1001, dtype=torch.float64) * (t_max - t_min) + t_min
+    alpha, sigma = alpha_sigma(t)
+    log_snr = torch.log(alpha / sigma)
+    targets = torch.linspace(float(log_snr[-1]), float(log_snr[0]), steps + 1, dtype=torch.float64)
+    # log-SNR falls monotonically in t; invert by interpolation on a fine grid.
+    idx = torch.searchsorted(-log_snr, -targets).clamp(1, 1000)
+    lo, hi = log_snr[idx - 1], log_snr[idx]
+    w = (targets - lo) / (hi - lo)
+    grid = t[idx - 1] + w * (t[idx] - t[idx - 1])
+    grid[0], grid[-1] = t_max, t_min
+    return grid.to(dtype)
+
+
+def sample_ddim(denoiser, noise, steps):
+    """Deterministic DDIM (first-order probability-flow ODE) in ``steps`` network evaluations.
+
+    Starts from x_1 = noise and returns the last x0 estimate, so ``steps`` = 1 is a single
+    denoiser call. Each step keeps the predicted noise direction and moves along the schedule.
+    """
+    grid = time_grid(steps, dtype=noise.dtype).to(noise.device)
+    x = noise
+    for i in range(steps):
+        t, s = grid[i], grid[i + 1]
+        x0 = denoiser(x, t)
+        if i == steps - 1:
+            return x0
+        alpha_t, sigma_t = alpha_sigma(t)
+        alpha_s, sigma_s = alpha_sigma(s)
+        eps = (x - alpha_t * x0) / sigma_t
+        x = alpha_s * x0 + sigma_s * eps
+    return x
+
+
+def sample_euler_maruyama(denoiser, noise, steps=1000):
+    """GFPose's sampler: reverse-SDE Euler-Maruyama, no corrector, uniform steps in t.
+
+    ``noise`` is (steps + 1, B, D): noise[0] is x_1, noise[i] the Brownian increment of step i.
+    The last step returns the noise-free mean, the denoiser's x0 at t = T_MIN.
+    """
+    if noise.shape[0] != steps + 1:
+        raise ValueError(f"Euler-Maruyama with {steps} steps needs noise of shape ({steps + 1}, B, D)")
+    grid = torch.linspace(1.0, T_MIN, steps + 1, dtype=noise.dtype, device=noise.device)
+    x = noise[0]
+    for i in range(steps):
+        t, dt = grid[i], grid[i] - grid[i + 1]
+        x0 = denoiser(x, t)
+        alpha, sigma = alpha_sigma(t)
+        score = -(x - alpha * x0) / sigma ** 2
+        b = beta(t)
+        x = x + (0.5 * b * x + b * score) * dt + torch.sqrt(b * dt) * noise[i + 1]
+    return denoiser(x, grid[-1])
+
+
+SAMPLERS = {"ddim": sample_ddim, "euler_maruyama": sample_euler_maruyama}

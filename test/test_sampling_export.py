@@ -1,0 +1,134 @@
+"""Samplers, the exported graph and its parity with torch, the engine cache."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from gfpose_ros import backends, sampling
+from gfpose_ros.export import INPUT_NAMES, ModelFileError, SamplerGraph, example_inputs, export_onnx, load_network
+from gfpose_ros.lifter import default_model_path
+
+MODEL = default_model_path()
+
+
+@pytest.fixture(scope="module")
+def net():
+    return load_network(MODEL)
+
+
+def test_time_grid_is_monotonic_and_spans_the_schedule():
+    for steps in (1, 2, 4, 8, 50):
+        grid = sampling.time_grid(steps)
+        assert len(grid) == steps + 1 and grid[0] == 1.0 and grid[-1] == pytest.approx(1e-3)
+        assert (grid[1:] < grid[:-1]).all()
+
+
+@pytest.mark.parametrize("sampler, steps", [("ddim", 4), ("euler_maruyama", 20)])
+def test_samplers_are_deterministic_given_the_noise(net, sampler, steps):
+    graph = SamplerGraph(net, steps, sampler)
+    inputs = example_inputs(6)
+    first, second = graph(*inputs), graph(*inputs)
+    assert torch.equal(first, second)
+    other = list(inputs)
+    other[-1] = torch.randn_like(inputs[-1])
+    assert not torch.allclose(graph(*other), first)  # the noise really drives the result
+
+
+def test_euler_maruyama_needs_noise_for_every_step():
+    with pytest.raises(ValueError, match="needs noise of shape"):
+        sampling.sample_euler_maruyama(lambda x, t: x, torch.zeros(5, 2, 51), steps=10)
+
+
+def test_short_sampler_agrees_with_the_1000_step_reference(net):
+    """On real held-out views the 4-step DDIM pose is close to GFPose's 1000-step sampler."""
+    from gfpose_ros.evaluate import load_eval_file, make_eval_set
+    from gfpose_ros.camera import pixels_to_normalized
+
+    arrays = make_eval_set(frames_per_sequence=1, occlusion_prob=0.0, seed=5)
+    n = 64
+    gt = arrays["poses_3d"][:n] / 1000
+    gt = gt - gt[:, :1]
+    xy = torch.as_tensor(pixels_to_normalized(arrays["keypoints_2d"][:n], arrays["intrinsics"][:n]), dtype=torch.float32)
+    mask = torch.as_tensor(arrays["confidence"][:n] > 0, dtype=torch.float32)
+    noise = torch.randn(n, 51, generator=torch.Generator().manual_seed(0))
+    zeros3 = torch.zeros(n, 17, 3)
+    errors = {}
+    for sampler, steps in (("ddim", 4), ("euler_maruyama", 1000)):
+        with torch.no_grad():
+            pred = SamplerGraph(net, steps, sampler)(xy * mask[..., None], mask, zeros3, torch.zeros(n, 17), noise)
+        pred = pred.numpy() - pred.numpy()[:, :1]
+        errors[sampler] = np.linalg.norm(pred - gt, axis=-1).mean() * 1000
+    assert errors["ddim"] < 150
+    assert errors["ddim"] <= 1.05 * errors["euler_maruyama"], errors
+
+
+def test_onnx_graph_matches_torch(tmp_path, net):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    path = export_onnx(MODEL, 4, str(tmp_path / "k4.onnx"))
+    ort_backend = backends.OnnxRuntimeBackend(path)
+    graph = SamplerGraph(net, 4)
+    for batch in (1, 37):  # the batch dimension is dynamic
+        inputs = example_inputs(batch)
+        inputs[1][:, 3] = 0  # a masked joint
+        expected = graph(*inputs).numpy()
+        got = ort_backend({name: t.numpy() for name, t in zip(INPUT_NAMES, inputs)})
+        assert got.shape == (batch, 17, 3)
+        assert np.abs(got - expected).max() / 0.3 <= 1e-4  # normalised units (POSE_SCALE = 0.3 m)
+
+
+def test_corrupt_model_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelFileError, match="cannot load model"):
+        load_network(str(bad))
+    with pytest.raises(ModelFileError, match="not found"):
+        backends.create_backend("onnxruntime", str(tmp_path / "none.pt"), 4)
+    with pytest.raises(backends.BackendError, match="unknown backend"):
+        backends.create_backend("openvino", MODEL, 4)
+
+
+def test_auto_backend_says_why(tmp_path):
+    backend, reason = backends.create_backend("auto", MODEL, 2, cache_dir=str(tmp_path))
+    trt_ok, _ = backends.tensorrt_available()
+    expected = "tensorrt" if trt_ok else "onnxruntime"
+    assert backend.name == expected and reason.startswith("auto: ")
+
+
+def test_engine_cache_rejects_corrupt_and_mismatched_files(tmp_path):
+    key = backends.engine_cache_key("abc", "10.3", "Orin", (8, 7), "fp16", 1, 20, 512)
+    other = dict(key, precision="fp32")
+    assert backends.engine_file_name(key) != backends.engine_file_name(other)
+    for field, value in (("onnx_sha256", "abd"), ("tensorrt", "10.4"), ("gpu", "A100"),
+                         ("compute_capability", [8, 0]), ("batch_profile", [1, 20, 256])):
+        assert backends.engine_file_name(dict(key, **{field: value})) != backends.engine_file_name(key)
+    path = str(tmp_path / backends.engine_file_name(key))
+    backends.write_cached_engine(path, key, b"engine-bytes")
+    assert backends.read_cached_engine(path, key) == b"engine-bytes"
+    assert backends.read_cached_engine(path, other) is None  # stale: built for another key
+    with open(path, "r+b") as f:
+        f.write(b"X")  # corrupt one byte
+    assert backends.read_cached_engine(path, key) is None
+    with open(path + ".json", "w") as f:
+        f.write("{truncated")
+    assert backends.read_cached_engine(path, key) is None
+    os.remove(path + ".json")
+    assert backends.read_cached_engine(path, key) is None
+
+
+@pytest.mark.skipif(not backends.tensorrt_available()[0],
+                    reason=f"TensorRT backend needs tensorrt and a CUDA GPU: {backends.tensorrt_available()[1]}")
+def test_tensorrt_matches_onnxruntime(tmp_path):
+    onnx_path = backends.onnx_path_for(MODEL, 4, str(tmp_path))
+    trt_backend = backends.TensorRTBackend(onnx_path, str(tmp_path), "fp32", max_batch=64)
+    ort_backend = backends.OnnxRuntimeBackend(onnx_path)
+    inputs = {name: t.numpy() for name, t in zip(INPUT_NAMES, example_inputs(20))}
+    np.testing.assert_allclose(trt_backend(inputs), ort_backend(inputs), atol=1e-3)
+    with open(trt_backend.engine_path, "r+b") as f:
+        f.write(b"garbage")  # a corrupt cached engine is rebuilt, not loaded
+    rebuilt = backends.TensorRTBackend(onnx_path, str(tmp_path), "fp32", max_batch=64)
+    np.testing.assert_allclose(rebuilt(inputs), ort_backend(inputs), atol=1e-3)
+    with open(rebuilt.engine_path + ".json") as f:
+        assert json.load(f)["key"] == rebuilt.key
