@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: all setup test demo bench clean
+.PHONY: all setup test demo bench bench-e2e clean
 
 all: test
 
@@ -20,6 +20,9 @@ demo: setup
 
 bench: setup
 	$(ENV) && gfpose bench
+
+bench-e2e: setup
+	$(ENV) && python -m gfpose_ros.ros.bench_e2e
 
 clean:
 	rm -rf .venv build install log .pytest_cache *.egg-info

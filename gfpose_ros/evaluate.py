@@ -62,13 +62,18 @@ def make_eval_set(data_dir=data.DEFAULT_DATA_DIR, frames_per_sequence=8, occlusi
 
 
 def make_demo_sequence(data_dir=data.DEFAULT_DATA_DIR, file_name="cmu_17j_mm.npz", sequence="test/walking/walking_1",
-                       frames=150, seed=3):
-    """A consecutive held-out clip seen by one fixed camera, with the left arm occluded mid-clip."""
+                       frames=150, seed=3, stature=1.75):
+    """A consecutive held-out clip seen by one fixed camera, with the left arm occluded mid-clip.
+
+    The capture rig's bones are rescaled to an adult of ``stature`` metres (the motion is
+    untouched), because a monocular lifter can only place a person of the size it assumes.
+    """
     generator = torch.Generator().manual_seed(seed)
     items = dict(data.load_mocap(data_dir, "val", files=(file_name,))[file_name])
     if sequence not in items:
         raise KeyError(f"{sequence} is not a held-out sequence of {file_name}")
     world = torch.from_numpy(items[sequence][:frames]).double()
+    world = data.rescale_bones(world, torch.full((len(world),), stature, dtype=world.dtype), 0.0, generator)
     cfg = data.AugmentConfig(noise_range=(0.005, 0.005), outlier_prob=0.0, drop_range=(0.0, 0.0), off_centre=0.0,
                              distance_range=(5.0, 6.0), focal_range=(600.0, 600.0), pitch_deg=10.0)
     camera = data.random_cameras(world[:, 0].mean(0, keepdim=True), cfg, generator)

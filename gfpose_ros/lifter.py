@@ -20,7 +20,9 @@ from .backends import create_backend
 from .camera import check_intrinsics, fit_root_translation, pixels_to_normalized
 from .skeleton import NUM_JOINTS, layout_size, stature, to_h36m
 
-DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "gfpose_mlp512.pt")
+# realpath: under colcon --symlink-install the package may be imported through build/, whose
+# models/ copy can be stale; the source tree's models/ is the one to use.
+DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "models", "gfpose_mlp512.pt")
 AGGREGATIONS = ("reprojection", "mean")
 REPROJECTION_TEMPERATURE = 0.05  # reprojection error scale, in units of the person's 2D size
 

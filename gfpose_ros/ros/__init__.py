@@ -1,0 +1,1 @@
+"""The ROS 2 layer: nodes, message conversion, markers, diagnostics (everything that imports rclpy)."""

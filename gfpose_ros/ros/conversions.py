@@ -1,0 +1,117 @@
+"""ROS messages <-> numpy arrays, in both directions. The only place that knows the field layout.
+
+The node uses the ``*_from_msg`` readers for its inputs and the ``*_msg`` builders for its
+outputs; the demo, the benchmark and the tests use the opposite pair.
+"""
+
+import array
+
+import numpy as np
+from geometry_msgs.msg import Point
+from sensor_msgs.msg import CameraInfo
+
+from gfpose_msgs.msg import (Keypoints2DArray, Person2D, Person3D, Pose3DArray, PoseHypotheses,
+                             PoseHypothesesArray)
+from gfpose_ros.lifter import InputError
+from gfpose_ros.skeleton import JOINT_NAMES, NUM_JOINTS
+
+OUTPUT_LAYOUT = 'h36m17'
+
+
+def float32_array(values):
+    """A float32[] field value. array.array('f') is assigned without a per-element type check,
+    which matters for the ~1000 floats of a hypothesis set."""
+    return array.array('f', np.ascontiguousarray(values, dtype=np.float32).ravel().tobytes())
+
+
+def _floats(field):
+    return np.frombuffer(field, dtype=np.float32) if isinstance(field, array.array) \
+        else np.asarray(field, dtype=np.float32)
+
+
+# ---------------------------------------------------------------- keypoints in
+
+
+def person_arrays(person):
+    """(uv (K, 2), confidence (K,)) float64 of a Person2D; raises InputError on ragged arrays."""
+    u, v, c = _floats(person.u), _floats(person.v), _floats(person.confidence)
+    if not len(u) == len(v) == len(c):
+        raise InputError(f'u, v and confidence have different lengths ({len(u)}, {len(v)}, {len(c)})')
+    return np.stack([u, v], -1).astype(np.float64), c.astype(np.float64)
+
+
+def keypoints_msg(header, people):
+    """Keypoints2DArray from ``people``: an iterable of (id, layout, uv (K, 2), confidence (K,))."""
+    msg = Keypoints2DArray(header=header)
+    for person_id, layout, uv, confidence in people:
+        uv = np.asarray(uv)
+        msg.people.append(Person2D(id=person_id, layout=layout, u=float32_array(uv[:, 0]),
+                                   v=float32_array(uv[:, 1]), confidence=float32_array(confidence)))
+    return msg
+
+
+# ---------------------------------------------------------------- camera
+
+
+def intrinsics_from_camera_info(msg):
+    """The (3, 3) matrix K of a CameraInfo (validity is checked by the core)."""
+    return np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+
+
+def camera_info_msg(header, K, width, height):
+    """A CameraInfo for an ideal (distortion-free) pinhole camera with intrinsics K."""
+    K = np.asarray(K, dtype=np.float64)
+    msg = CameraInfo(header=header, width=int(width), height=int(height), distortion_model='plumb_bob')
+    msg.k = K.ravel().tolist()
+    msg.d = [0.0] * 5
+    msg.r = np.eye(3).ravel().tolist()
+    msg.p = np.hstack([K, np.zeros((3, 1))]).ravel().tolist()
+    return msg
+
+
+# ---------------------------------------------------------------- poses out
+
+
+def poses_msg(header, ids, result):
+    """Pose3DArray from a LiftResult; ``ids`` are the people's input ids, in result order."""
+    msg = Pose3DArray(header=header, layout=OUTPUT_LAYOUT, joint_names=list(JOINT_NAMES))
+    for person_id, pose, std, observed, confidence in zip(ids, result.poses, result.joint_std, result.observed,
+                                                          result.confidence):
+        source = np.where(observed, Person3D.SOURCE_OBSERVED, Person3D.SOURCE_COMPLETED).astype(np.uint8)
+        msg.people.append(Person3D(
+            id=person_id,
+            joints=[Point(x=float(x), y=float(y), z=float(z)) for x, y, z in pose],
+            joint_std=float32_array(std),
+            joint_source=array.array('B', source.tobytes()),
+            confidence=float(confidence)))
+    return msg
+
+
+def hypotheses_msg(header, ids, result):
+    """PoseHypothesesArray from a LiftResult (positions flattened hypothesis-major)."""
+    msg = PoseHypothesesArray(header=header)
+    for person_id, hypotheses, weights in zip(ids, result.hypotheses, result.weights):
+        msg.people.append(PoseHypotheses(
+            id=person_id, num_hypotheses=len(hypotheses), num_joints=NUM_JOINTS,
+            positions=float32_array(hypotheses), weights=float32_array(weights)))
+    return msg
+
+
+def poses_from_msg(msg):
+    """Arrays of a Pose3DArray: dict of ids (list), poses (N, 17, 3) m, joint_std (N, 17),
+    completed (N, 17) bool and confidence (N,)."""
+    people = msg.people
+    return {
+        'ids': [p.id for p in people],
+        'poses': np.array([[(j.x, j.y, j.z) for j in p.joints] for p in people]).reshape(-1, NUM_JOINTS, 3),
+        'joint_std': np.array([_floats(p.joint_std) for p in people]).reshape(-1, NUM_JOINTS),
+        'completed': np.array([np.asarray(p.joint_source) == Person3D.SOURCE_COMPLETED
+                               for p in people]).reshape(-1, NUM_JOINTS),
+        'confidence': np.array([p.confidence for p in people], dtype=np.float64),
+    }
+
+
+def hypotheses_from_msg(msg):
+    """Per person (hypotheses (H, J, 3) m, weights (H,)), in message order."""
+    return [(_floats(p.positions).reshape(p.num_hypotheses, p.num_joints, 3), _floats(p.weights))
+            for p in msg.people]
