@@ -163,6 +163,10 @@ def build_parser():
     p.add_argument("--cache-dir", default=default_cache_dir())
     p.add_argument("--out-dir", default=os.path.join(DEFAULT_OUT, "bench"))
     p.set_defaults(func=cmd_bench)
+
+    from .offline_demo import add_demo_parser
+
+    add_demo_parser(sub)
     return parser
 
 

@@ -142,8 +142,10 @@ def joint_errors(pred, gt):
 def evaluate(path, model_path=None, backend="torch", steps_list=(4,), hypotheses_list=(1, 10), aggregation="reprojection",
              max_frames=0, seed=0, sampler="ddim", log=print):
     sample = load_eval_file(path)
-    if max_frames:
-        sample = {k: v[:max_frames] for k, v in sample.items()}
+    if max_frames and max_frames < len(sample["poses_3d"]):
+        # Evenly spaced, so a subset still covers every held-out source and activity.
+        keep = np.linspace(0, len(sample["poses_3d"]) - 1, max_frames).astype(int)
+        sample = {k: v[keep] for k, v in sample.items()}
     gt, n = sample["poses_3d"], len(sample["poses_3d"])
     results = {"file": path, "frames": n, "backend": backend, "sampler": sampler, "aggregation": aggregation, "runs": []}
     for steps in steps_list:

@@ -169,7 +169,11 @@ class Lifter:
         pose_rel = (joint_weights[..., None] * rel).sum(1)
         pose_rel = pose_rel - pose_rel[:, :1]
         root = fit_root_translation(pose_rel, xy, weights_2d)
-        spread = np.sqrt(((rel - rel.mean(1, keepdims=True)) ** 2).sum(-1).mean(1))
+        # Spread given what was seen: each hypothesis is centred on its observed joints first, so an
+        # unseen pelvis (a portrait) does not lend its own uncertainty to the joints that were seen.
+        share = weights_2d / weights_2d.sum(-1, keepdims=True)
+        aligned = rel - (share[:, None, :, None] * rel).sum(2, keepdims=True)
+        spread = np.sqrt(((aligned - aligned.mean(1, keepdims=True)) ** 2).sum(-1).mean(1))
         conf = observed.mean(1) * (np.where(observed, confidence, 0).sum(1) / observed.sum(1).clip(1))
         return LiftResult(pose_rel + root[:, None], hypotheses, hyp_weights, spread, observed, conf)
 

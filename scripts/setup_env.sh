@@ -61,9 +61,17 @@ ROS_REQS=(
 # torch: exactly this pin. It is a CPU build found locally by pip on the
 # project's machines; a looser spec makes pip download a multi-GB CUDA build.
 PY_REQS=(
-  "torch==2.13.0" numpy pyyaml onnx onnxruntime opencv-python-headless
+  "torch==2.13.0" numpy pyyaml onnx onnxruntime
+  # <5: OpenCV 5 dropped cv2.HOGDescriptor (the multi-person stage of camera mode)
+  "opencv-python-headless<5"
+  # >=6.31.1: onnx needs it; <7: mediapipe 0.10.21's Pose uses FieldDescriptor.label, gone in 7
+  "protobuf>=6.31.1,<7"
+  attrs scikit-image   # attrs: imported by mediapipe.solutions; scikit-image: the astronaut test photo
   matplotlib pytest pytest-timeout rosbags catkin-pkg colcon-common-extensions
 )
+# Installed without their dependencies: mediapipe would pull jax, opencv-contrib, numpy<2 and
+# protobuf<5, none of which Pose needs. 0.10.21 is the last release whose wheel ships the Pose models.
+NODEPS_REQS=("mediapipe==0.10.21")
 if [[ $SYSTEM_ROS == 1 ]]; then
   REQS=("${PY_REQS[@]}")
 else
@@ -72,7 +80,7 @@ fi
 
 hash_of() { sha256sum | cut -d' ' -f1; }
 
-PIP_KEY="$( { echo "v1 mode=$SYSTEM_ROS py=$PYVER ros=${ROS_DISTRO:-}"; printf '%s\n' "${REQS[@]}"; } | hash_of)"
+PIP_KEY="$( { echo "v1 mode=$SYSTEM_ROS py=$PYVER ros=${ROS_DISTRO:-}"; printf '%s\n' "${REQS[@]}" "${NODEPS_REQS[@]}"; } | hash_of)"
 PIP_STAMP="$VENV/.gfpose_pip_stamp"
 
 # --------------------------------------------------------------------------
@@ -102,6 +110,8 @@ else
   # (the pip config of some machines names local index folders that may not
   # exist; drop pip's one-line-per-package warnings about those)
   "$VPY" -m pip install --quiet "${REQS[@]}" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+  "$VPY" -m pip install --quiet --no-deps "${NODEPS_REQS[@]}" \
+    2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
   log "pip install took $((SECONDS - t0)) s"
 
   if [[ $SYSTEM_ROS == 0 ]]; then
@@ -177,7 +187,23 @@ else
 fi
 
 # --------------------------------------------------------------------------
-# 3. Smoke check of the sourced environment (cheap; ~1 s).
+# 3. Real photos and a pedestrian video for the camera-mode tests, from Debian's
+#    opencv-doc (those tests skip, saying so, where it cannot be installed).
+# --------------------------------------------------------------------------
+OPENCV_DATA=/usr/share/doc/opencv-doc/examples/data
+if [[ ! -f "$OPENCV_DATA/vtest.avi" ]]; then
+  if [[ $EUID == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "installing opencv-doc (test photos and video)"
+    { apt-get install -y --no-install-recommends opencv-doc >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y --no-install-recommends opencv-doc >/dev/null 2>&1; }; } \
+      || log "opencv-doc not installed: the camera-mode photo tests will skip"
+  else
+    log "camera-mode test photos missing: sudo apt-get install --no-install-recommends opencv-doc"
+  fi
+fi
+
+# --------------------------------------------------------------------------
+# 4. Smoke check of the sourced environment (cheap; ~1 s).
 # --------------------------------------------------------------------------
 # shellcheck disable=SC1091
 bash -c "source '$ROOT/scripts/env.sh' && python -c 'import rclpy, gfpose_msgs.msg'" \

@@ -10,37 +10,18 @@ outputs/bench_e2e.json with the machine named.
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
 import numpy as np
 import rclpy
 
+from gfpose_ros.bench import machine_info
+
 from .client import (LiftClient, load_demo_sequence, node_overrides, package_file, start_lift_node,
                      stop_process)
 
 NAMESPACE = '/gfpose_bench'
-
-
-def cpu_model():
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def gpu_name():
-    try:
-        import torch
-
-        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except Exception:
-        return None
 
 
 def main(argv=None):
@@ -99,9 +80,9 @@ def main(argv=None):
         'params_file': params_file,
         'backend': diagnostics.hardware_id if diagnostics else 'unknown',
         'node_diagnostics': {kv.key: kv.value for kv in diagnostics.values} if diagnostics else None,
-        'machine': {'cpu': cpu_model(), 'cores': os.cpu_count(), 'gpu': gpu_name(),
-                    'load_average_1min': os.getloadavg()[0], 'python': platform.python_version(),
-                    'rmw': os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp (default)')},
+        'machine': machine_info(threads=0) | {
+            'load_average_1min': os.getloadavg()[0],
+            'rmw': os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp (default)')},
         'date': time.strftime('%Y-%m-%d %H:%M:%S'),
     }
     with open(args.out, 'w') as f:

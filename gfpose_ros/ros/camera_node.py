@@ -1,0 +1,237 @@
+"""The camera node: sensor_msgs/Image (+ CameraInfo) -> gfpose_msgs/Keypoints2DArray, for the lift node.
+
+A lifecycle node like the lift node: configure loads the detector (a missing model fails here,
+with the reason), activate subscribes, deactivate unsubscribes. Run as a console entry point it
+configures and activates itself:
+
+    gfpose_camera --ros-args --params-file config/camera.yaml
+    gfpose_camera --ros-args --params-file config/camera.yaml -p lift_in_process:=true
+
+With lift_in_process the same process also runs the lift node (a multi-threaded executor), and
+each frame's keypoints are handed to it as a Python object: no serialisation between the two.
+keypoints_2d is still published for anyone else who listens.
+
+Images come with sensor-data QoS and a queue of depth 1, so a frame that arrives while the
+detector is busy replaces the waiting one and latency does not grow under load.
+"""
+
+import sys
+import time
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+
+from gfpose_msgs.msg import Keypoints2DArray
+from gfpose_ros.detect import DETECTORS, create_detector, draw_people
+
+from .conversions import keypoints_msg
+from .image_conversion import ImageError, image_msg, image_to_rgb
+
+WARN_PERIOD = 5.0  # s between two warnings of the same kind
+RELIABILITIES = ('best_effort', 'reliable')
+
+
+def _descriptor(description, low=None, high=None, read_only=False):
+    d = ParameterDescriptor(description=description)
+    if isinstance(low, int) and isinstance(high, int):
+        d.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
+    elif low is not None:
+        d.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
+    if read_only:
+        d.additional_constraints = 'read at configure; change it only while the node is unconfigured'
+    return d
+
+
+# name -> (default, descriptor); defaults match config/camera.yaml.
+PARAMETERS = {
+    'detector': ('mediapipe', _descriptor('2D detector: mediapipe (one person), mediapipe_hog (HOG person boxes, '
+                                          'pose per box: several people) or onnx (onnx_model_path)', read_only=True)),
+    'onnx_model_path': ('', _descriptor('COCO-17 keypoint model for detector onnx (YOLO-pose style, or top-down '
+                                        'heatmap/SimCC on HOG boxes)', read_only=True)),
+    'num_threads': (1, _descriptor('CPU threads of the ONNX detector; 0 = its default', 0, 256, read_only=True)),
+    'min_detection_confidence': (0.5, _descriptor('MediaPipe person detection threshold', 0.0, 1.0,
+                                                  read_only=True)),
+    'max_people': (10, _descriptor('At most this many people per image (HOG and ONNX detectors)', 1, 100,
+                                   read_only=True)),
+    'image_reliability': ('best_effort', _descriptor(
+        'Reliability of the image subscription: best_effort (sensor-data QoS; matches every camera driver) or '
+        'reliable (no frame lost in transit, for a reliable publisher of large images)', read_only=True)),
+    'publish_debug_image': (False, _descriptor('Publish debug_image: the 2D skeletons drawn on the image')),
+    'debug_confidence_threshold': (0.3, _descriptor('Joints below this confidence are drawn as masked '
+                                                    '(match the lift node\'s confidence_threshold)', 0.0, 1.0)),
+    'autostart': (True, _descriptor('Configure and activate on start; false: wait for a lifecycle manager',
+                                    read_only=True)),
+    'lift_in_process': (False, _descriptor('Console entry point only: also run the lift node in this process and '
+                                           'hand it the keypoints without serialisation', read_only=True)),
+}
+STARTUP = {name for name, (_, d) in PARAMETERS.items() if d.additional_constraints}
+
+
+class CameraNode(LifecycleNode):
+    def __init__(self, **kwargs):
+        super().__init__('gfpose_camera', **kwargs)
+        for name, (default, descriptor) in PARAMETERS.items():
+            self.declare_parameter(name, default, descriptor)
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.detector = None
+        self.camera_size = None  # (width, height) of the latest CameraInfo
+        self.frames_in = 0
+        self.frames_out = 0
+        self.lift_target = None  # an in-process lift node that gets each frame's keypoints directly
+        self._pubs = {}
+        self._subs = []
+        self._last_warning = {}
+
+    def _validate_parameters(self, params):
+        for p in params:
+            if p.name in STARTUP and self.detector is not None:
+                return SetParametersResult(successful=False, reason=(
+                    f'{p.name} is read at configure: deactivate and clean up the node, set it, then configure'))
+            for name, choices in (('detector', DETECTORS), ('image_reliability', RELIABILITIES)):
+                if p.name == name and p.value not in choices:
+                    return SetParametersResult(successful=False,
+                                               reason=f'{name} must be one of {", ".join(choices)}, got {p.value!r}')
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def on_configure(self, state):
+        value = {name: self.get_parameter(name).value for name in PARAMETERS}
+        try:
+            self.detector = create_detector(value['detector'], value['onnx_model_path'], value['max_people'],
+                                            value['min_detection_confidence'], value['num_threads'])
+        except Exception as exc:  # DetectorError, a bad model file...: all mean "cannot run"
+            self.get_logger().error(f'configure failed: {type(exc).__name__}: {exc}')
+            self.detector = None
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(f'detector {value["detector"]} ({self.detector.layout} keypoints)')
+        self._pubs = {
+            'keypoints': self.create_lifecycle_publisher(Keypoints2DArray, 'keypoints_2d', 10),
+            'debug': self.create_lifecycle_publisher(Image, 'debug_image', qos_profile_sensor_data),
+        }
+        return super().on_configure(state)
+
+    def on_activate(self, state):
+        # Sensor-data QoS (best effort matches every camera driver), but a queue of one frame.
+        reliable = self.get_parameter('image_reliability').value == 'reliable'
+        image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                               reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+                               durability=qos_profile_sensor_data.durability)
+        self._subs = [
+            self.create_subscription(Image, 'image', self.on_image, image_qos),
+            self.create_subscription(CameraInfo, 'camera_info', self.on_camera_info, qos_profile_sensor_data),
+        ]
+        return super().on_activate(state)
+
+    def on_deactivate(self, state):
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state):
+        for pub in self._pubs.values():
+            self.destroy_lifecycle_publisher(pub)
+        self._pubs = {}
+        if self.detector is not None:
+            self.detector.close()
+        self.detector = None
+        self.camera_size = None
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state):
+        if self._subs:
+            self.on_deactivate(state)
+        if self._pubs:
+            self.on_cleanup(state)
+        return TransitionCallbackReturn.SUCCESS
+
+    # ------------------------------------------------------------ frames
+
+    def warn(self, kind, message):
+        """A warning throttled per kind, so one bad input does not hide another's reason."""
+        now = time.monotonic()
+        if now - self._last_warning.get(kind, -WARN_PERIOD) >= WARN_PERIOD:
+            self._last_warning[kind] = now
+            self.get_logger().warning(message)
+
+    def on_camera_info(self, msg):
+        self.camera_size = (msg.width, msg.height)
+
+    def on_image(self, msg):
+        self.frames_in += 1
+        try:
+            image = image_to_rgb(msg)
+        except ImageError as exc:
+            self.warn(str(exc), f'frame skipped: {exc}')  # throttled per distinct reason
+            return
+        if self.camera_size is not None and self.camera_size != (0, 0) and self.camera_size != (msg.width, msg.height):
+            self.warn('size', f'frame skipped: image is {msg.width}x{msg.height} but camera_info on '
+                              f'{self.resolve_topic_name("camera_info")} says {self.camera_size[0]}x'
+                              f'{self.camera_size[1]}; the intrinsics would not fit the pixels')
+            return
+        try:
+            people = self.detector(image)
+        except Exception as exc:  # a detector failure must not kill the node
+            self.get_logger().error(f'frame skipped: detection failed: {type(exc).__name__}: {exc}',
+                                    throttle_duration_sec=WARN_PERIOD)
+            return
+        if not people:
+            self.warn('nobody', 'nobody detected in the image (publishing an empty keypoints_2d)')
+        # The tracker-less detectors give no identity across frames: ids are per-frame indices.
+        out = keypoints_msg(msg.header, [(f'person_{i}', p.layout, p.keypoints, p.confidence)
+                                         for i, p in enumerate(people)])
+        self._pubs['keypoints'].publish(out)
+        if self.lift_target is not None:
+            self.lift_target.on_keypoints(out, {})
+        if self.get_parameter('publish_debug_image').value:
+            threshold = self.get_parameter('debug_confidence_threshold').value
+            self._pubs['debug'].publish(image_msg(msg.header, draw_people(image, people, threshold), 'rgb8'))
+        self.frames_out += 1
+
+
+def _start(node):
+    """Configure and activate; False (after logging why) when configure fails."""
+    if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        node.get_logger().fatal('could not configure the node (see the error above); exiting')
+        return False
+    node.trigger_activate()
+    return True
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    camera = CameraNode()
+    nodes = [camera]
+    executor = MultiThreadedExecutor()
+    try:
+        if camera.get_parameter('lift_in_process').value:
+            from .lift_node import LiftNode
+
+            # Its own keypoints_2d input goes to a private topic: it gets our frames directly,
+            # and must not lift them a second time from the topic.
+            lift = LiftNode(cli_args=['--ros-args', '-r', 'keypoints_2d:=~/_unused_keypoints_2d'])
+            camera.lift_target = lift
+            nodes.append(lift)
+        for node in nodes:
+            if node.get_parameter('autostart').value and not _start(node):
+                return 1
+        for node in nodes:
+            executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
