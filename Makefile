@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: all setup test demo bench bench-e2e clean
+.PHONY: all setup test demo bench bench-e2e bench-camera clean
 
 all: test
 
@@ -23,6 +23,9 @@ bench: setup
 
 bench-e2e: setup
 	$(ENV) && python -m gfpose_ros.ros.bench_e2e
+
+bench-camera: setup
+	$(ENV) && python -m gfpose_ros.offline_demo --bench && python -m gfpose_ros.ros.camera_bench
 
 clean:
 	rm -rf .venv build install log .pytest_cache *.egg-info

@@ -50,16 +50,20 @@ def cmd_make_demo_sequence(args):
 
 
 def cmd_eval(args):
-    from .evaluate import HEADER, evaluate, write_results
+    from .evaluate import HEADER, evaluate, markdown_table, write_results
 
     print(" ".join(f"{h:>7}" for h in HEADER))
     results = evaluate(args.data, args.model, args.backend, args.steps, args.hypotheses, args.aggregation,
                        args.max_frames, args.seed, args.sampler)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_results(results, args.out)
-    groups = results["runs"][0]["groups"]
-    print(f"per group ({results['runs'][0]['steps']} steps, {results['runs'][0]['hypotheses']} hypotheses): "
-          + ", ".join(f"{g} {v['mpjpe_mm']:.0f}" for g, v in sorted(groups.items(), key=lambda kv: -kv[1]["mpjpe_mm"])))
+    last = results["runs"][-1]
+    for key in ("sources", "groups"):
+        print(f"MPJPE per {key[:-1]} ({last['steps']} steps, {last['hypotheses']} hypotheses, worst first): "
+              + ", ".join(f"{g} {v['mpjpe_mm']:.0f} ({v['frames']})"
+                          for g, v in sorted(last[key].items(), key=lambda kv: -kv[1]["mpjpe_mm"])))
+    if args.markdown:
+        print(markdown_table(results))
     print(f"wrote {args.out}")
 
 
@@ -128,6 +132,7 @@ def build_parser():
     p.add_argument("--max-frames", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=os.path.join(DEFAULT_OUT, "eval.json"))
+    p.add_argument("--markdown", action="store_true", help="also print the table in Markdown")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("export", help="export the whole K-step sampler as one ONNX graph")

@@ -189,12 +189,15 @@ def summarize(outputs, sample, steps, h, elapsed):
         "observed_joint_spread_mm": float(spread[observed].mean() * 1000),
         "root_error_mm": float(np.linalg.norm(poses[:, 0] - gt[:, 0], axis=-1).mean() * 1000),
         "ms_per_frame": 1000 * elapsed / len(gt),
-        "groups": {},
     }
-    for group in np.unique(sample["group"]):
-        sel = sample["group"] == group
-        run["groups"][str(group)] = {"frames": int(sel.sum()), "mpjpe_mm": float(err[sel].mean()),
-                                     "pmpjpe_mm": float(pa[sel].mean())}
+    # Per group (activity), and per source: the group label's prefix before the first "_".
+    source = np.array([g.split("_")[0] for g in sample["group"]])
+    for key, labels in (("groups", sample["group"]), ("sources", source)):
+        run[key] = {}
+        for label in np.unique(labels):
+            sel = labels == label
+            run[key][str(label)] = {"frames": int(sel.sum()), "mpjpe_mm": float(err[sel].mean()),
+                                    "pmpjpe_mm": float(pa[sel].mean())}
     return run
 
 
@@ -208,6 +211,20 @@ def format_row(run):
     return (f"{run['steps']:>5} {run['hypotheses']:>5} {run['mpjpe_mm']:7.1f} {run['pmpjpe_mm']:7.1f} "
             f"{run['best_of_n_mpjpe_mm']:7.1f} {run['best_of_n_pmpjpe_mm']:9.1f} {completed:>9} {spread:>16} "
             f"{run['root_error_mm']:6.0f} {run['ms_per_frame']:8.2f}")
+
+
+def markdown_table(results):
+    """The runs as a Markdown table, for the model card."""
+    lines = ["| sampler | steps | hypotheses | MPJPE | P-MPJPE | best-of-N MPJPE | best-of-N P-MPJPE | completed joints "
+             "| spread observed / completed | root | ms per frame |", "|" + "---|" * 11]
+    for r in results["runs"]:
+        completed = "-" if r["completed_joint_error_mm"] is None else f"{r['completed_joint_error_mm']:.1f}"
+        spread_c = "-" if r["completed_joint_spread_mm"] is None else f"{r['completed_joint_spread_mm']:.0f}"
+        lines.append(f"| {results['sampler']} | {r['steps']} | {r['hypotheses']} | {r['mpjpe_mm']:.1f} | "
+                     f"{r['pmpjpe_mm']:.1f} | {r['best_of_n_mpjpe_mm']:.1f} | {r['best_of_n_pmpjpe_mm']:.1f} | "
+                     f"{completed} | {r['observed_joint_spread_mm']:.0f} / {spread_c} | {r['root_error_mm']:.0f} | "
+                     f"{r['ms_per_frame']:.2f} |")
+    return "\n".join(lines)
 
 
 def write_results(results, out_path):

@@ -27,7 +27,8 @@ def test_shipped_weights_meet_the_heldout_bound(heldout):
     results = evaluate(path, steps_list=(4,), hypotheses_list=(1, 10), log=lambda *_: None)
     single, ten = results["runs"]
     assert results["frames"] > 400
-    assert single["mpjpe_mm"] < 110 and single["pmpjpe_mm"] < 70
+    # Shipped model on the full held-out set: 84.6 mm and 52.6 mm (models/MODEL_CARD.md).
+    assert single["mpjpe_mm"] < 100 and single["pmpjpe_mm"] < 62
     # Hypotheses help: the best of 10 beats one sample, and the spread is larger where joints were masked.
     assert ten["best_of_n_mpjpe_mm"] < single["mpjpe_mm"]
     assert ten["completed_joint_spread_mm"] > 1.5 * ten["observed_joint_spread_mm"]
