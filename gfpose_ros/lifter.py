@@ -152,9 +152,9 @@ class Lifter:
         roots = fit_root_translation(rel, xy[:, None], weights_2d[:, None])  # (N, H, 3)
         hypotheses = rel + roots[:, :, None]
         projected = hypotheses[..., :2] / hypotheses[..., 2:3]
-        total = weights_2d.sum(-1)
-        centroid = (weights_2d[..., None] * xy).sum(1, keepdims=True) / total[:, None, None]
-        size = np.sqrt((weights_2d * ((xy - centroid) ** 2).sum(-1)).sum(-1) / total).clip(1e-6)  # (N,)
+        share = weights_2d / weights_2d.sum(-1, keepdims=True)  # (N, 17) each observed joint's weight
+        centroid = (share[..., None] * xy).sum(1, keepdims=True)
+        size = np.sqrt((share * ((xy - centroid) ** 2).sum(-1)).sum(-1)).clip(1e-6)  # (N,)
         error = np.linalg.norm(projected - xy[:, None], axis=-1) / size[:, None, None]  # (N, H, 17)
         logits = -0.5 * (error / REPROJECTION_TEMPERATURE) ** 2
         per_hypothesis = np.where(observed[:, None], logits, 0).sum(-1) / observed.sum(-1)[:, None]
@@ -171,7 +171,6 @@ class Lifter:
         root = fit_root_translation(pose_rel, xy, weights_2d)
         # Spread given what was seen: each hypothesis is centred on its observed joints first, so an
         # unseen pelvis (a portrait) does not lend its own uncertainty to the joints that were seen.
-        share = weights_2d / weights_2d.sum(-1, keepdims=True)
         aligned = rel - (share[:, None, :, None] * rel).sum(2, keepdims=True)
         spread = np.sqrt(((aligned - aligned.mean(1, keepdims=True)) ** 2).sum(-1).mean(1))
         conf = observed.mean(1) * (np.where(observed, confidence, 0).sum(1) / observed.sum(1).clip(1))

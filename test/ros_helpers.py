@@ -193,3 +193,19 @@ def spin_until(executor, predicate: Callable[[], bool], timeout: float, step: fl
     while not predicate() and time.monotonic() < deadline:
         executor.spin_once(timeout_sec=step)
     return predicate()
+
+
+LIFT_PARAMS_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'config', 'lift.yaml')
+_RUN_LIFT_NODE = '''
+import sys
+from gfpose_ros.ros.lift_node import main
+sys.exit(main())
+'''
+
+
+def start_lift_node(namespace: str, *params: str) -> PythonProcess:
+    """The lift node as a user starts it, in its own process: config/lift.yaml plus -p overrides."""
+    args = ['--ros-args', '--params-file', LIFT_PARAMS_FILE, '-r', f'__ns:={namespace}']
+    for p in params:
+        args += ['-p', p]
+    return PythonProcess(_RUN_LIFT_NODE, args=tuple(args))

@@ -3,22 +3,9 @@ lifecycle services, and the fallback intrinsics when no camera_info arrives."""
 import os
 import tempfile
 
-from ros_helpers import PythonProcess, import_gfpose_msgs, import_rclpy_or_skip, rclpy_context
+from ros_helpers import (import_gfpose_msgs, import_rclpy_or_skip, rclpy_context,
+                         start_lift_node)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PARAMS_FILE = os.path.join(ROOT, 'config', 'lift.yaml')
-RUN_NODE = '''
-import sys
-from gfpose_ros.ros.lift_node import main
-sys.exit(main())
-'''
-
-
-def start_node(namespace, *params):
-    args = ['--ros-args', '--params-file', PARAMS_FILE, '-r', f'__ns:={namespace}']
-    for p in params:
-        args += ['-p', p]
-    return PythonProcess(RUN_NODE, args=tuple(args))
 
 
 def test_configure_fails_clearly_on_missing_or_corrupt_model_and_bad_parameters():
@@ -28,9 +15,9 @@ def test_configure_fails_clearly_on_missing_or_corrupt_model_and_bad_parameters(
         with open(corrupt, 'wb') as f:
             f.write(b'this is not a torch checkpoint' * 10)
         cases = {  # all three start at once: each pays the interpreter and torch start-up
-            'model file not found': start_node('/fail_missing', 'model_path:=/nonexistent/gfpose.pt'),
-            'cannot load model': start_node('/fail_corrupt', f'model_path:={corrupt}'),
-            'invalid parameters: unknown aggregation': start_node('/fail_param', 'aggregation:=median'),
+            'model file not found': start_lift_node('/fail_missing', 'model_path:=/nonexistent/gfpose.pt'),
+            'cannot load model': start_lift_node('/fail_corrupt', f'model_path:={corrupt}'),
+            'invalid parameters: unknown aggregation': start_lift_node('/fail_param', 'aggregation:=median'),
         }
         try:
             for expected, node in cases.items():
@@ -66,7 +53,7 @@ def test_lifecycle_transitions_and_fallback_intrinsics():
     name = namespace + '/gfpose_lift'
     seq = load_demo_sequence()
     person = [('p', 'h36m17', seq['keypoints_2d'][0], seq['confidence'][0])]
-    node = start_node(namespace, 'autostart:=false')
+    node = start_lift_node(namespace, 'autostart:=false')
     with rclpy_context() as ctx:
         client = LiftClient(namespace=namespace, context=ctx)
         try:

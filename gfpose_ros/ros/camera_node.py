@@ -16,10 +16,9 @@ detector is busy replaces the waiting one and latency does not grow under load.
 """
 
 import sys
-import time
 
 import rclpy
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -30,48 +29,37 @@ from gfpose_ros.detect import DETECTORS, create_detector, draw_people
 
 from .conversions import keypoints_msg
 from .image_conversion import ImageError, image_msg, image_to_rgb
+from .node_tools import WARN_PERIOD, PerReasonWarnings, parameter_descriptor, startup_parameters
 
-WARN_PERIOD = 5.0  # s between two warnings of the same kind
 RELIABILITIES = ('best_effort', 'reliable')
-
-
-def _descriptor(description, low=None, high=None, read_only=False):
-    d = ParameterDescriptor(description=description)
-    if isinstance(low, int) and isinstance(high, int):
-        d.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
-    elif low is not None:
-        d.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
-    if read_only:
-        d.additional_constraints = 'read at configure; change it only while the node is unconfigured'
-    return d
 
 
 # name -> (default, descriptor); defaults match config/camera.yaml.
 PARAMETERS = {
-    'detector': ('mediapipe', _descriptor('2D detector: mediapipe (one person), mediapipe_hog (HOG person boxes, '
-                                          'pose per box: several people) or onnx (onnx_model_path)', read_only=True)),
-    'onnx_model_path': ('', _descriptor('COCO-17 keypoint model for detector onnx (YOLO-pose style, or top-down '
-                                        'heatmap/SimCC on HOG boxes)', read_only=True)),
-    'num_threads': (1, _descriptor('CPU threads of the ONNX detector; 0 = its default', 0, 256, read_only=True)),
-    'min_detection_confidence': (0.5, _descriptor('MediaPipe person detection threshold', 0.0, 1.0,
-                                                  read_only=True)),
-    'max_people': (10, _descriptor('At most this many people per image (HOG and ONNX detectors)', 1, 100,
-                                   read_only=True)),
-    'image_reliability': ('best_effort', _descriptor(
+    'detector': ('mediapipe', parameter_descriptor('2D detector: mediapipe (one person), mediapipe_hog (HOG person boxes, '
+                                          'pose per box: several people) or onnx (onnx_model_path)', read_only_after_configure=True)),
+    'onnx_model_path': ('', parameter_descriptor('COCO-17 keypoint model for detector onnx (YOLO-pose style, or top-down '
+                                        'heatmap/SimCC on HOG boxes)', read_only_after_configure=True)),
+    'num_threads': (1, parameter_descriptor('CPU threads of the ONNX detector; 0 = its default', 0, 256, read_only_after_configure=True)),
+    'min_detection_confidence': (0.5, parameter_descriptor('MediaPipe person detection threshold', 0.0, 1.0,
+                                                  read_only_after_configure=True)),
+    'max_people': (10, parameter_descriptor('At most this many people per image (HOG and ONNX detectors)', 1, 100,
+                                   read_only_after_configure=True)),
+    'image_reliability': ('best_effort', parameter_descriptor(
         'Reliability of the image subscription: best_effort (sensor-data QoS; matches every camera driver) or '
-        'reliable (no frame lost in transit, for a reliable publisher of large images)', read_only=True)),
-    'publish_debug_image': (False, _descriptor('Publish debug_image: the 2D skeletons drawn on the image')),
-    'debug_confidence_threshold': (0.3, _descriptor('Joints below this confidence are drawn as masked '
+        'reliable (no frame lost in transit, for a reliable publisher of large images)', read_only_after_configure=True)),
+    'publish_debug_image': (False, parameter_descriptor('Publish debug_image: the 2D skeletons drawn on the image')),
+    'debug_confidence_threshold': (0.3, parameter_descriptor('Joints below this confidence are drawn as masked '
                                                     '(match the lift node\'s confidence_threshold)', 0.0, 1.0)),
-    'autostart': (True, _descriptor('Configure and activate on start; false: wait for a lifecycle manager',
-                                    read_only=True)),
-    'lift_in_process': (False, _descriptor('Console entry point only: also run the lift node in this process and '
-                                           'hand it the keypoints without serialisation', read_only=True)),
+    'autostart': (True, parameter_descriptor('Configure and activate on start; false: wait for a lifecycle manager',
+                                    read_only_after_configure=True)),
+    'lift_in_process': (False, parameter_descriptor('Console entry point only: also run the lift node in this process and '
+                                           'hand it the keypoints without serialisation', read_only_after_configure=True)),
 }
-STARTUP = {name for name, (_, d) in PARAMETERS.items() if d.additional_constraints}
+STARTUP = startup_parameters(PARAMETERS)
 
 
-class CameraNode(LifecycleNode):
+class CameraNode(PerReasonWarnings, LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__('gfpose_camera', **kwargs)
         for name, (default, descriptor) in PARAMETERS.items():
@@ -84,7 +72,6 @@ class CameraNode(LifecycleNode):
         self.lift_target = None  # an in-process lift node that gets each frame's keypoints directly
         self._pubs = {}
         self._subs = []
-        self._last_warning = {}
 
     def _validate_parameters(self, params):
         for p in params:
@@ -151,13 +138,6 @@ class CameraNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     # ------------------------------------------------------------ frames
-
-    def warn(self, kind, message):
-        """A warning throttled per kind, so one bad input does not hide another's reason."""
-        now = time.monotonic()
-        if now - self._last_warning.get(kind, -WARN_PERIOD) >= WARN_PERIOD:
-            self._last_warning[kind] = now
-            self.get_logger().warning(message)
 
     def on_camera_info(self, msg):
         self.camera_size = (msg.width, msg.height)

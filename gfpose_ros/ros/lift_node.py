@@ -18,8 +18,7 @@ import types
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                SetParametersResult)
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -36,69 +35,54 @@ from .conversions import (hypotheses_msg, intrinsics_from_camera_info, person_ar
                           poses_msg)
 from .diagnostics import FrameStats
 from .markers import MarkerOptions, pose_markers
+from .node_tools import WARN_PERIOD, PerReasonWarnings, parameter_descriptor, startup_parameters
 
 # The largest people x hypotheses batch of one lift call (the TensorRT engine's batch profile).
 MAX_BATCH = 512
 RELIABILITIES = ('best_effort', 'reliable')
-WARN_PERIOD = 5.0  # s between two warnings of the same kind
-
-
-def _descriptor(description, low=None, high=None, choices=None, read_only_after_configure=False):
-    d = ParameterDescriptor(description=description)
-    if isinstance(low, int) and isinstance(high, int):
-        d.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
-    elif low is not None:
-        d.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
-    constraints = []
-    if choices:
-        constraints.append('one of: ' + ', '.join(choices))
-    if read_only_after_configure:
-        constraints.append('read at configure; change it only while the node is unconfigured')
-    d.additional_constraints = '; '.join(constraints)
-    return d
 
 
 # name -> (default, descriptor). Startup parameters are read at configure (or activate for the
 # QoS); all others apply at run time. Defaults match config/lift.yaml.
 PARAMETERS = {
-    'model_path': ('', _descriptor('Model weights (.pt); empty = the shipped model', read_only_after_configure=True)),
-    'backend': ('auto', _descriptor('Inference backend; auto picks TensorRT, then ONNX Runtime, then torch',
+    'model_path': ('', parameter_descriptor('Model weights (.pt); empty = the shipped model', read_only_after_configure=True)),
+    'backend': ('auto', parameter_descriptor('Inference backend; auto picks TensorRT, then ONNX Runtime, then torch',
                                     choices=BACKENDS, read_only_after_configure=True)),
-    'precision': ('fp16', _descriptor('TensorRT precision', choices=PRECISIONS, read_only_after_configure=True)),
-    'steps': (4, _descriptor('Sampler steps (network evaluations per hypothesis)', 1, 100,
+    'precision': ('fp16', parameter_descriptor('TensorRT precision', choices=PRECISIONS, read_only_after_configure=True)),
+    'steps': (4, parameter_descriptor('Sampler steps (network evaluations per hypothesis)', 1, 100,
                              read_only_after_configure=True)),
-    'engine_cache_dir': ('', _descriptor('Folder for exported graphs and TensorRT engines; empty = '
+    'engine_cache_dir': ('', parameter_descriptor('Folder for exported graphs and TensorRT engines; empty = '
                                          '$ROS_HOME/gfpose_ros', read_only_after_configure=True)),
-    'num_threads': (1, _descriptor('CPU threads of the ONNX Runtime backend; 0 = its default (one per core)', 0, 256,
+    'num_threads': (1, parameter_descriptor('CPU threads of the ONNX Runtime backend; 0 = its default (one per core)', 0, 256,
                                    read_only_after_configure=True)),
-    'keypoints_reliability': ('best_effort', _descriptor(
+    'keypoints_reliability': ('best_effort', parameter_descriptor(
         'Reliability of the keypoints_2d subscription (best_effort also matches reliable publishers)',
         choices=RELIABILITIES, read_only_after_configure=True)),
-    'num_hypotheses': (20, _descriptor('Pose hypotheses sampled per person', 1, MAX_BATCH)),
-    'aggregation': ('reprojection', _descriptor('How hypotheses become one pose', choices=('reprojection', 'mean'))),
-    'confidence_threshold': (0.3, _descriptor('2D confidence below which a joint counts as unseen and is completed',
+    'num_hypotheses': (20, parameter_descriptor('Pose hypotheses sampled per person', 1, MAX_BATCH)),
+    'aggregation': ('reprojection', parameter_descriptor('How hypotheses become one pose', choices=('reprojection', 'mean'))),
+    'confidence_threshold': (0.3, parameter_descriptor('2D confidence below which a joint counts as unseen and is completed',
                                               0.0, 1.0)),
-    'min_joints': (4, _descriptor('People with fewer confident joints are dropped', 2, NUM_JOINTS)),
-    'person_height': (0.0, _descriptor('Assumed stature in metres (scales the poses); 0 = the model\'s own',
+    'min_joints': (4, parameter_descriptor('People with fewer confident joints are dropped', 2, NUM_JOINTS)),
+    'person_height': (0.0, parameter_descriptor('Assumed stature in metres (scales the poses); 0 = the model\'s own',
                                        0.0, 2.5)),
-    'max_people': (10, _descriptor('At most this many people are lifted per frame, the most confident first',
+    'max_people': (10, parameter_descriptor('At most this many people are lifted per frame, the most confident first',
                                    1, MAX_BATCH)),
-    'publish_hypotheses': (True, _descriptor('Publish pose_hypotheses')),
-    'publish_markers': (True, _descriptor('Publish RViz markers')),
-    'show_hypotheses': (True, _descriptor('Draw the hypotheses as a faint point cloud in the markers')),
-    'marker_lifetime': (0.5, _descriptor('Seconds a marker stays without an update', 0.0, 60.0)),
-    'marker_joint_diameter': (0.06, _descriptor('Joint sphere diameter in metres', 0.005, 0.5)),
-    'fx': (0.0, _descriptor('Fallback focal length x [px] until a camera_info arrives; used when fx and fy > 0',
+    'publish_hypotheses': (True, parameter_descriptor('Publish pose_hypotheses')),
+    'publish_markers': (True, parameter_descriptor('Publish RViz markers')),
+    'show_hypotheses': (True, parameter_descriptor('Draw the hypotheses as a faint point cloud in the markers')),
+    'marker_lifetime': (0.5, parameter_descriptor('Seconds a marker stays without an update', 0.0, 60.0)),
+    'marker_joint_diameter': (0.06, parameter_descriptor('Joint sphere diameter in metres', 0.005, 0.5)),
+    'fx': (0.0, parameter_descriptor('Fallback focal length x [px] until a camera_info arrives; used when fx and fy > 0',
                             0.0, 1e5)),
-    'fy': (0.0, _descriptor('Fallback focal length y [px]', 0.0, 1e5)),
-    'cx': (0.0, _descriptor('Fallback principal point x [px]', -1e5, 1e5)),
-    'cy': (0.0, _descriptor('Fallback principal point y [px]', -1e5, 1e5)),
-    'autostart': (True, _descriptor('Configure and activate on start; false: wait for a lifecycle manager',
+    'fy': (0.0, parameter_descriptor('Fallback focal length y [px]', 0.0, 1e5)),
+    'cx': (0.0, parameter_descriptor('Fallback principal point x [px]', -1e5, 1e5)),
+    'cy': (0.0, parameter_descriptor('Fallback principal point y [px]', -1e5, 1e5)),
+    'autostart': (True, parameter_descriptor('Configure and activate on start; false: wait for a lifecycle manager',
                                     read_only_after_configure=True)),
-    'diagnostics_period': (1.0, _descriptor('Seconds between two /diagnostics messages', 0.1, 60.0,
+    'diagnostics_period': (1.0, parameter_descriptor('Seconds between two /diagnostics messages', 0.1, 60.0,
                                             read_only_after_configure=True)),
 }
-STARTUP = {name for name, (_, d) in PARAMETERS.items() if 'read at configure' in d.additional_constraints}
+STARTUP = startup_parameters(PARAMETERS)
 LIFTER_SETTINGS = ('num_hypotheses', 'aggregation', 'confidence_threshold', 'min_joints', 'person_height')
 
 
@@ -120,7 +104,7 @@ def validation_error(values):
     return None
 
 
-class LiftNode(LifecycleNode):
+class LiftNode(PerReasonWarnings, LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__('gfpose_lift', **kwargs)
         for name, (default, descriptor) in PARAMETERS.items():
@@ -133,7 +117,6 @@ class LiftNode(LifecycleNode):
         self._pubs = {}
         self._subs = []
         self._timer = None
-        self._last_warning = {}
 
     # ------------------------------------------------------------ parameters
 
@@ -230,14 +213,6 @@ class LiftNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     # ------------------------------------------------------------ frames
-
-    def warn(self, kind, message):
-        """A warning throttled per kind, so one bad input does not hide another's reason.
-        (rclpy throttles per call site, and all frame warnings come from this one.)"""
-        now = time.monotonic()
-        if now - self._last_warning.get(kind, -WARN_PERIOD) >= WARN_PERIOD:
-            self._last_warning[kind] = now
-            self.get_logger().warning(message)
 
     def skip(self, kind, message):
         self.stats.skip(message)
