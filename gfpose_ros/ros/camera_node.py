@@ -20,7 +20,7 @@ import sys
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -29,7 +29,7 @@ from gfpose_ros.detect import DETECTORS, create_detector, draw_people
 
 from .conversions import keypoints_msg
 from .image_conversion import ImageError, image_msg, image_to_rgb
-from .node_tools import WARN_PERIOD, PerReasonWarnings, parameter_descriptor, startup_parameters
+from .node_tools import WARN_PERIOD, GfposeLifecycleNode, parameter_descriptor, startup_parameters
 
 RELIABILITIES = ('best_effort', 'reliable')
 
@@ -59,7 +59,7 @@ PARAMETERS = {
 STARTUP = startup_parameters(PARAMETERS)
 
 
-class CameraNode(PerReasonWarnings, LifecycleNode):
+class CameraNode(GfposeLifecycleNode):
     def __init__(self, **kwargs):
         super().__init__('gfpose_camera', **kwargs)
         for name, (default, descriptor) in PARAMETERS.items():
@@ -129,13 +129,6 @@ class CameraNode(PerReasonWarnings, LifecycleNode):
         self.detector = None
         self.camera_size = None
         return super().on_cleanup(state)
-
-    def on_shutdown(self, state):
-        if self._subs:
-            self.on_deactivate(state)
-        if self._pubs:
-            self.on_cleanup(state)
-        return TransitionCallbackReturn.SUCCESS
 
     # ------------------------------------------------------------ frames
 

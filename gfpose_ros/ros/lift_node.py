@@ -20,7 +20,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
-from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo
 from visualization_msgs.msg import MarkerArray
@@ -35,7 +35,7 @@ from .conversions import (hypotheses_msg, intrinsics_from_camera_info, person_ar
                           poses_msg)
 from .diagnostics import FrameStats
 from .markers import MarkerOptions, pose_markers
-from .node_tools import WARN_PERIOD, PerReasonWarnings, parameter_descriptor, startup_parameters
+from .node_tools import WARN_PERIOD, GfposeLifecycleNode, parameter_descriptor, startup_parameters
 
 # The largest people x hypotheses batch of one lift call (the TensorRT engine's batch profile).
 MAX_BATCH = 512
@@ -104,7 +104,7 @@ def validation_error(values):
     return None
 
 
-class LiftNode(PerReasonWarnings, LifecycleNode):
+class LiftNode(GfposeLifecycleNode):
     def __init__(self, **kwargs):
         super().__init__('gfpose_lift', **kwargs)
         for name, (default, descriptor) in PARAMETERS.items():
@@ -204,13 +204,6 @@ class LiftNode(PerReasonWarnings, LifecycleNode):
         self.lifter = None
         self.camera_K = None
         return super().on_cleanup(state)
-
-    def on_shutdown(self, state):
-        if self._subs:
-            self.on_deactivate(state)
-        if self._pubs:
-            self.on_cleanup(state)
-        return TransitionCallbackReturn.SUCCESS
 
     # ------------------------------------------------------------ frames
 
