@@ -31,7 +31,7 @@ setup(
     # Core only: `pip install .` on a machine without ROS gives the core and
     # the `gfpose` CLI. ROS (rclpy, message packages) comes from the ROS
     # install or the ros-* wheels (scripts/setup_env.sh).
-    install_requires=['numpy', 'torch', 'pyyaml'],
+    install_requires=['numpy', 'torch', 'pyyaml', 'tqdm'],
     zip_safe=True,
     maintainer='gfpose_ros maintainers',
     maintainer_email='gfpose_ros@example.com',

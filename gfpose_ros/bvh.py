@@ -136,8 +136,21 @@ RIGS = {
 }
 
 
-def load_bvh(path, rig=None):
-    """Read a BVH file -> (poses (frames, 17, 3) in mm, z up, frame time in s, rig name)."""
+def _custom(mapping):
+    """A user's joint-name mapping: H36M joint name -> BVH joint (``Name_end`` for its end site) or [a, b]."""
+    from .skeleton import JOINT_NAMES
+
+    def apply(p, unit_mm):
+        return [_mid(p, *mapping[j]) if isinstance(mapping[j], (list, tuple)) else p[mapping[j]] for j in JOINT_NAMES]
+    return apply
+
+
+def load_bvh(path, rig=None, mapping=None, unit_mm=None):
+    """Read a BVH file -> (poses (frames, 17, 3) in mm, z up, frame time in s, rig name).
+
+    ``mapping`` (with ``unit_mm``, millimetres per file unit) maps any other rig's joints onto
+    the 17 H36M joints by name; without it the CMU and Bandai rigs are recognised.
+    """
     try:
         with open(path) as f:
             text = f.read()
@@ -145,10 +158,14 @@ def load_bvh(path, rig=None):
         raise BVHError(f"cannot read {path}: {exc.strerror}") from None
     nodes, motion, frame_time = parse(text)
     names = {n.name for n in nodes}
-    rig = rig or next((r for r, (marker, _, _) in RIGS.items() if marker in names), None)
-    if rig not in RIGS:
-        raise BVHError(f"{path}: unknown rig (joints {sorted(names)[:6]}...); supported: {', '.join(RIGS)}")
-    _, unit_mm, mapping = RIGS[rig]
+    if mapping is not None:
+        rig, mapping = "custom", _custom(mapping)
+    else:
+        rig = rig or next((r for r, (marker, _, _) in RIGS.items() if marker in names), None)
+        if rig not in RIGS:
+            raise BVHError(f"{path}: unknown rig (joints {sorted(names)[:6]}...); supported: {', '.join(RIGS)}, "
+                           "or give a joint-name mapping")
+        _, unit_mm, mapping = RIGS[rig]
     try:
         joints = np.stack(mapping(forward_kinematics(nodes, motion), unit_mm), axis=1) * unit_mm
     except KeyError as exc:

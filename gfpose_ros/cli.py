@@ -36,34 +36,56 @@ def cmd_train(args):
 def cmd_make_eval_set(args):
     from .evaluate import make_eval_set
 
-    arrays = make_eval_set(args.data_dir, args.frames_per_sequence, args.occlusion, args.adult_proportions, args.seed)
+    arrays = make_eval_set(args.config, args.sources, args.split, args.frames_per_sequence, args.occlusion,
+                           args.adult_proportions, args.seed, args.noise, args.outlier_prob)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     np.savez_compressed(args.out, **arrays)
-    print(f"wrote {args.out}: {len(arrays['poses_3d'])} frames from held-out sequences")
+    print(f"wrote {args.out}: {len(arrays['poses_3d'])} frames from the {args.split} split of "
+          f"{', '.join(sorted({g.split('_')[0] for g in arrays['group']}))}")
+
+
+def cmd_sources(args):
+    from .sources import convention_offsets, load_source
+    from .skeleton import stature
+    from .train import DEFAULT_CONFIG, all_sources, load_config
+
+    config = load_config(args.config or DEFAULT_CONFIG)
+    print(f"{'source':<10} {'share':>5} {'train seq/frames':>17} {'held-out seq/frames':>20} {'stature':>8}  "
+          "own joints vs harmonised (median distance / along the trunk, mm)")
+    for source in all_sources(config):
+        split = {k: load_source(source, k, harmonise_joints=False) for k in ("train", "val")}
+        frames = np.concatenate([p for items in split.values() for _, p in items])
+        offsets = convention_offsets(frames[::10])
+        height = np.median(stature(frames[::10]))
+        print(f"{source.name:<10} {source.share:>5} {len(split['train']):>7}/{sum(len(p) for _, p in split['train']):<9}"
+              f" {len(split['val']):>9}/{sum(len(p) for _, p in split['val']):<10} {height:7.2f}m  "
+              + ", ".join(f"{j} {o['distance'] * 1000:.0f}/{o['along_trunk'] * 1000:+.0f}" for j, o in offsets.items()))
 
 
 def cmd_make_demo_sequence(args):
     from .evaluate import make_demo_sequence
 
-    arrays = make_demo_sequence(args.data_dir, frames=args.frames)
+    arrays = make_demo_sequence(args.config, frames=args.frames)
     np.savez_compressed(args.out, **arrays)
     print(f"wrote {args.out}: {len(arrays['poses_3d'])} frames of {arrays['sequence']}")
 
 
 def cmd_eval(args):
-    from .evaluate import HEADER, evaluate, markdown_table, write_results
+    from .evaluate import HEADER, breakdown_tables, evaluate, markdown_table, operating_point, write_results
 
     print(" ".join(f"{h:>7}" for h in HEADER))
     results = evaluate(args.data, args.model, args.backend, args.steps, args.hypotheses, args.aggregation,
-                       args.max_frames, args.seed, args.sampler)
+                       args.max_frames, args.seed, args.sampler, keypoint_noise=args.keypoint_noise)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_results(results, args.out)
-    last = results["runs"][-1]
+    shown = operating_point(results["runs"])
     for key in ("sources", "groups"):
-        print(f"MPJPE per {key[:-1]} ({last['steps']} steps, {last['hypotheses']} hypotheses, worst first): "
+        print(f"MPJPE per {key[:-1]} ({shown['steps']} steps, {shown['hypotheses']} hypotheses, worst first): "
               + ", ".join(f"{g} {v['mpjpe_mm']:.0f} ({v['frames']})"
-                          for g, v in sorted(last[key].items(), key=lambda kv: -kv[1]["mpjpe_mm"])))
+                          for g, v in sorted(shown[key].items(), key=lambda kv: -kv[1]["mpjpe_mm"])))
     if args.markdown:
         print(markdown_table(results))
+        print(breakdown_tables(shown))
     print(f"wrote {args.out}")
 
 
@@ -94,7 +116,6 @@ def cmd_bench(args):
 
 def build_parser():
     from .backends import BACKENDS, PRECISIONS, default_cache_dir
-    from .data import DEFAULT_DATA_DIR
     from .sampling import SAMPLERS
 
     parser = argparse.ArgumentParser(prog="gfpose", description="GFPose 2D-to-3D human pose lifting (ROS-free tools)")
@@ -106,17 +127,27 @@ def build_parser():
     p.add_argument("--total-steps", type=int)
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("sources", help="the training config's sources: split sizes, stature, joint-convention offsets")
+    p.add_argument("--config", default=None, help="training YAML (default: config/train.yaml)")
+    p.set_defaults(func=cmd_sources)
+
     p = sub.add_parser("make-eval-set", help="held-out mocap + virtual cameras -> evaluation .npz")
-    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    p.add_argument("--config", default=None, help="training YAML whose sources and held-out rules to use "
+                   "(default: config/train.yaml)")
+    p.add_argument("--sources", type=lambda s: s.split(","), default=None, help="comma-separated source names")
+    p.add_argument("--split", default="val", choices=["val", "all"],
+                   help="val: the held-out sequences; all: every sequence (a source left out of training)")
     p.add_argument("--out", default=os.path.join(DEFAULT_OUT, "eval_heldout.npz"))
     p.add_argument("--frames-per-sequence", type=int, default=8)
     p.add_argument("--occlusion", type=float, default=0.5, help="share of frames with one limb occluded")
     p.add_argument("--adult-proportions", action="store_true", help="rescale bones to adult statures (as in training)")
+    p.add_argument("--noise", type=float, default=0.01, help="2D jitter std, fraction of the person's 2D size")
+    p.add_argument("--outlier-prob", type=float, default=0.0, help="share of joints with a detector-like gross error")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_make_eval_set)
 
     p = sub.add_parser("make-demo-sequence", help="the bundled demo clip (held-out, fixed camera, occlusion)")
-    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    p.add_argument("--config", default=None, help="training YAML with the 'cmu' source (default: config/train.yaml)")
     p.add_argument("--out", default="data/demo_sequence.npz")
     p.add_argument("--frames", type=int, default=150)
     p.set_defaults(func=cmd_make_demo_sequence)
@@ -129,6 +160,9 @@ def build_parser():
     p.add_argument("--hypotheses", type=_positive_ints, default=[1, 10])
     p.add_argument("--aggregation", default="reprojection", choices=["reprojection", "mean"])
     p.add_argument("--sampler", default="ddim", choices=sorted(SAMPLERS))
+    p.add_argument("--keypoint-noise", type=float, default=None,
+                   help="expected 2D error, fraction of the person's 2D size: sets how far observed joints move "
+                        "onto their rays (0 = all the way; default: the Lifter's)")
     p.add_argument("--max-frames", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=os.path.join(DEFAULT_OUT, "eval.json"))

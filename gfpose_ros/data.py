@@ -1,91 +1,37 @@
-"""Motion-capture loading, the held-out split, and the training augmentation.
+"""The training augmentation: what the lifter sees of a world pose.
 
-Poses are (frames, 17, 3) in H36M-17 order. Loaded poses are in metres in a z-up world frame.
-The augmentation turns world poses into what the lifter sees: pixels from a random virtual
-camera, a confidence per joint, and the ground-truth root-relative pose in that camera's frame.
+Poses are (frames, 17, 3) in H36M-17 order, metres, in a z-up world frame (``sources`` loads
+them). The augmentation turns them into pixels from a virtual or real camera, a confidence per
+joint, and the ground-truth root-relative pose in that camera's frame.
 """
 
+import dataclasses
 import math
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .skeleton import ADULT_BONE_RATIOS, BODY_PARTS, LOWER_BODY, MIRROR_INDEX, NUM_JOINTS, PARENTS
+from .skeleton import ADULT_BONE_RATIOS, BODY_PARTS, LOWER_BODY, MIRROR_INDEX, NUM_JOINTS, PARENTS, bone_lengths, stature
 
-DEFAULT_DATA_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mocap")
-MOCAP_FILES = ("bandai_17j_mm.npz", "cmu_17j_mm.npz", "cmu_everyday_17j_mm.npz", "hdm05_17j_mm.npz")
-# Sampling share of each file: the non-upright sets (sitting, crouching, lying) are weighted
-# up, because Bandai and CMU are almost all standing or walking.
-FILE_SHARE = {"bandai_17j_mm.npz": 0.45, "cmu_17j_mm.npz": 0.15,
-              "cmu_everyday_17j_mm.npz": 0.2, "hdm05_17j_mm.npz": 0.2}
-# CMU is captured at 120 fps, the rest at 30 fps.
-FRAME_STRIDE = {"cmu_17j_mm.npz": 4}
 IMAGE_SIZES = ((640, 480), (848, 480), (1024, 768), (1280, 720), (1280, 1024), (1920, 1080))
 
 
-def is_validation(file_name, sequence):
-    """Held out by whole sequences: CMU's test/ set, one style of every Bandai content
-    (elderly in dataset 2, tired in dataset 1), HDM05 actor dg, CMU everyday trials 14_30+."""
-    if file_name.startswith("cmu_17j"):
-        return sequence.startswith("test/")
-    if file_name.startswith("bandai"):
-        return sequence.split("_")[2] in ("elderly", "tired")
-    if file_name.startswith("hdm05"):
-        return sequence.startswith("dg_")
-    if file_name.startswith("cmu_everyday"):
-        return sequence.startswith("cmu_14_3")
-    return False
-
-
-def activity(file_name, sequence):
-    """A coarse activity label for per-group metrics."""
-    if file_name.startswith("cmu_17j"):
-        return "cmu_" + sequence.split("/")[1]
-    if file_name.startswith("bandai"):
-        return "bandai_" + sequence.split("_")[1]
-    if file_name.startswith("hdm05"):
-        return "hdm05_" + sequence.split("_")[1].rstrip("0123456789RL").lower()
-    return "everyday_" + sequence
-
-
-def load_mocap(data_dir=DEFAULT_DATA_DIR, split="train", files=MOCAP_FILES):
-    """Return {file_name: [(sequence, poses in metres)]} for the requested split ('train', 'val' or 'all')."""
-    if split not in ("train", "val", "all"):
-        raise ValueError(f"split must be train, val or all, not {split!r}")
-    out = {}
-    for file_name in files:
-        path = os.path.join(data_dir, file_name)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"motion-capture file not found: {path}")
-        stride = FRAME_STRIDE.get(file_name, 1)
-        with np.load(path) as archive:
-            items = []
-            for sequence in archive.files:
-                held_out = is_validation(file_name, sequence)
-                if split == "all" or held_out == (split == "val"):
-                    poses = archive[sequence][::stride].astype(np.float32) / 1000.0
-                    if poses.ndim != 3 or poses.shape[1:] != (NUM_JOINTS, 3):
-                        raise ValueError(f"{path}:{sequence}: expected (frames, 17, 3), got {poses.shape}")
-                    items.append((sequence, poses))
-        out[file_name] = items
-    return out
-
-
 class PosePool:
-    """All frames of a split in one tensor, sampled with the per-file shares."""
+    """All training frames in one tensor, sampled with the per-source shares."""
 
-    def __init__(self, mocap):
+    def __init__(self, mocap, shares=None):
         poses, weights = [], []
-        shares = {f: FILE_SHARE.get(f, 0.1) for f, items in mocap.items() if items}
+        shares = {name: (shares or {}).get(name, 1.0) for name, items in mocap.items() if items}
         total = sum(shares.values())
-        for file_name, items in mocap.items():
+        for name, items in mocap.items():
             if not items:
                 continue
             frames = np.concatenate([p for _, p in items])
             poses.append(frames)
-            weights.append(np.full(len(frames), shares[file_name] / total / len(frames)))
+            weights.append(np.full(len(frames), shares[name] / total / len(frames)))
+        if not poses:
+            raise ValueError("no frames to sample from")
         self.poses = torch.from_numpy(np.concatenate(poses))
         self.weights = torch.from_numpy(np.concatenate(weights))
 
@@ -97,43 +43,187 @@ class PosePool:
         return self.poses[idx]
 
 
+# Joints whose definition differs between labs and detectors, each moved (without moving the
+# rest of the body) by a random offset of this standard deviation in metres: the thorax along
+# the trunk, the head top along the head, the neck/nose in any direction (a detector's nose is
+# in front of the face), and the hips and shoulders in or out symmetrically.
+DEFINITION_JITTER = {"thorax_height": 0.03, "head_top": 0.03, "neck_nose": 0.03, "hip_width": 0.02,
+                     "shoulder_width": 0.02}
+
+
 @dataclass
 class AugmentConfig:
+    """What the training views look like; the ``augmentation`` section of the training config."""
+    # Body: every bone keeps its direction; its length comes from the adult template
+    # (ADULT_BONE_RATIOS) or, with probability own_proportions_prob, from the data's own body,
+    # either way scaled to a stature drawn from stature_range (null: keep the data's own size,
+    # only with own_proportions_prob 1), then jittered per bone.
     stature_range: tuple = (1.5, 1.95)
+    own_proportions_prob: float = 0.0
     bone_jitter: float = 0.05
+    definition_jitter: dict = field(default_factory=lambda: dict.fromkeys(DEFINITION_JITTER, 0.0))
     mirror_prob: float = 0.5
+    # Cameras: 'random' virtual cameras around the person with the ranges below, or 'file':
+    # a fixed list of real cameras (camera_file) looking at the person placed in person_area.
+    camera_model: str = "random"
+    camera_file: str = None
+    person_area: tuple = ((-1.0, 1.0), (-1.0, 1.0))
     pitch_deg: float = 30.0
     roll_deg: float = 5.0
     distance_range: tuple = (2.0, 10.0)
     focal_range: tuple = (300.0, 1500.0)
+    image_sizes: tuple = IMAGE_SIZES
     principal_jitter: float = 0.03  # fraction of the image size
     off_centre: float = 0.45  # how far (in half-fields of view) the camera may aim off the person
+    # 2D noise
     noise_range: tuple = (0.0, 0.03)  # 2D jitter std as a fraction of the person's size
     outlier_prob: float = 0.02
     drop_range: tuple = (0.0, 0.15)  # per-sample joint drop rate
-    part_drop_prob: float = 0.1  # GFPose: each body part
+    # GFPose's condition masking
+    part_drop_prob: float = 0.1  # each body part
     lower_body_drop_prob: float = 0.1  # portraits: legs out of frame
-    condition_drop_prob: float = 0.1  # GFPose: the whole condition
-    condition_3d_prob: float = 0.1  # GFPose: the ground-truth 3D pose as the condition
+    condition_drop_prob: float = 0.1  # the whole condition
+    condition_3d_prob: float = 0.1  # the ground-truth 3D pose as the condition
+
+    def __post_init__(self):
+        self.cameras = None
+        if self.camera_model not in ("random", "file"):
+            raise ValueError(f"augmentation.camera_model must be 'random' or 'file', not {self.camera_model!r}")
+        if self.camera_model == "file":
+            if not self.camera_file:
+                raise ValueError("augmentation.camera_model 'file' needs augmentation.camera_file")
+            self.cameras = load_cameras(self.camera_file)
+        for key in ("own_proportions_prob", "mirror_prob", "outlier_prob", "part_drop_prob", "lower_body_drop_prob",
+                    "condition_drop_prob", "condition_3d_prob"):
+            value = getattr(self, key)
+            if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+                raise ValueError(f"augmentation.{key} must be a probability in [0, 1], got {value!r}")
+        for key in ("stature_range", "distance_range", "focal_range", "noise_range", "drop_range"):
+            value = getattr(self, key)
+            if value is None and key == "stature_range":
+                if self.own_proportions_prob != 1.0:
+                    raise ValueError("augmentation.stature_range may be null (keep the data's own size) only with "
+                                     "own_proportions_prob 1")
+                continue
+            if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
+                    and 0 <= value[0] <= value[1]):
+                raise ValueError(f"augmentation.{key} must be [low, high] with 0 <= low <= high, got {value!r}")
+        unknown = set(self.definition_jitter) - set(DEFINITION_JITTER)
+        if unknown or any(not isinstance(v, (int, float)) or v < 0 for v in self.definition_jitter.values()):
+            raise ValueError(f"augmentation.definition_jitter takes metres >= 0 for {', '.join(DEFINITION_JITTER)}; "
+                             f"got {self.definition_jitter!r}")
+        self.definition_jitter = {**dict.fromkeys(DEFINITION_JITTER, 0.0), **self.definition_jitter}
+
+    @classmethod
+    def from_dict(cls, values):
+        values = dict(values or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"augmentation: unknown keys {sorted(unknown)}; known: {', '.join(sorted(known))}")
+        for key, value in values.items():
+            if isinstance(value, list):
+                values[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        return cls(**values)
+
+
+def evaluation_view(cfg=None):
+    """The held-out view: each body at its own size and proportions, 1% 2D noise, no random
+    drops or masks (occlusion is added explicitly where it is measured)."""
+    return dataclasses.replace(cfg or AugmentConfig(), stature_range=None, own_proportions_prob=1.0, bone_jitter=0.0,
+                               definition_jitter={}, noise_range=(0.01, 0.01), outlier_prob=0.0, drop_range=(0.0, 0.0),
+                               part_drop_prob=0.0, lower_body_drop_prob=0.0, condition_drop_prob=0.0,
+                               condition_3d_prob=0.0)
+
+
+def load_cameras(path):
+    """A fixed list of real cameras from YAML: ``cameras: [{K: 3x3, image_size: [w, h], R: 3x3, t: [x, y, z]}]``.
+
+    R and t are the world->camera extrinsics as calibration gives them (x_cam = R x_world + t,
+    metres, camera optical frame: x right, y down, z forward; world z up, floor at z = 0).
+    Returns (R, C, K, sizes) tensors with one row per camera.
+    """
+    import yaml
+
+    try:
+        with open(path) as f:
+            entries = (yaml.safe_load(f) or {}).get("cameras")
+    except (OSError, yaml.YAMLError, AttributeError) as exc:
+        raise ValueError(f"cannot read camera file {path}: {exc}") from None
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{path}: expected a non-empty list under 'cameras'")
+    Rs, Cs, Ks, sizes = [], [], [], []
+    for i, cam in enumerate(entries):
+        try:
+            K, R = np.array(cam["K"], dtype=float), np.array(cam["R"], dtype=float)
+            t, size = np.array(cam["t"], dtype=float), np.array(cam["image_size"], dtype=float)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: camera {i} needs K (3x3), R (3x3), t (3) and image_size (2): {exc}") from None
+        if K.shape != (3, 3) or R.shape != (3, 3) or t.shape != (3,) or size.shape != (2,):
+            raise ValueError(f"{path}: camera {i} needs K (3x3), R (3x3), t (3) and image_size (2)")
+        if not np.allclose(R @ R.T, np.eye(3), atol=1e-4) or np.linalg.det(R) < 0:
+            raise ValueError(f"{path}: camera {i}: R is not a rotation matrix")
+        Rs.append(R), Cs.append(-R.T @ t), Ks.append(K), sizes.append(size)
+    return tuple(torch.tensor(np.stack(a), dtype=torch.float64) for a in (Rs, Cs, Ks, sizes))
 
 
 def _uniform(n, low, high, generator):
     return low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
 
 
-def rescale_bones(poses, stature, jitter, generator):
-    """Keep every bone's direction, set its length to an adult's for ``stature`` (per sample)."""
+def target_bone_lengths(poses, cfg, generator):
+    """Per-sample bone lengths (n, 16): the adult template or the data's own, scaled to a
+    stature from ``cfg.stature_range`` (or left at the data's own size), jittered per bone."""
     n = poses.shape[0]
-    factors = 1.0 + jitter * torch.randn(n, NUM_JOINTS - 1, generator=generator, dtype=poses.dtype)
-    mirror = torch.as_tensor(MIRROR_INDEX[1:] - 1)
-    factors = 0.5 * (factors + factors[:, mirror])  # left and right bones stay equal
-    lengths = torch.as_tensor(ADULT_BONE_RATIOS, dtype=poses.dtype) * stature[:, None] * factors
+    own = torch.from_numpy(bone_lengths(poses.numpy())).to(poses.dtype)
+    if cfg.stature_range is None:
+        return own
+    height = _uniform(n, *cfg.stature_range, generator).to(poses.dtype)
+    own = own * (height / torch.from_numpy(stature(poses.numpy())).to(poses.dtype).clamp_min(0.5))[:, None]
+    adult = torch.as_tensor(ADULT_BONE_RATIOS, dtype=poses.dtype) * height[:, None]
+    use_own = torch.rand(n, generator=generator) < cfg.own_proportions_prob
+    lengths = torch.where(use_own[:, None], own, adult)
+    factors = 1.0 + cfg.bone_jitter * torch.randn(n, NUM_JOINTS - 1, generator=generator, dtype=poses.dtype)
+    mirror_bone = torch.as_tensor(MIRROR_INDEX[1:] - 1)
+    return lengths * 0.5 * (factors + factors[:, mirror_bone])  # left and right bones stay equal
+
+
+def set_bone_lengths(poses, lengths):
+    """Keep every bone's direction, set its length (poses (n, 17, 3), lengths (n, 16))."""
     out = poses.clone()
     for j in range(1, NUM_JOINTS):
         p = int(PARENTS[j])
         bone = poses[:, j] - poses[:, p]
         direction = bone / bone.norm(dim=-1, keepdim=True).clamp_min(1e-6)
         out[:, j] = out[:, p] + direction * lengths[:, j - 1, None]
+    return out
+
+
+def rescale_bones(poses, stature_m, jitter, generator):
+    """Adult proportions for a stature (n,) in metres, each bone's direction kept."""
+    lengths = torch.as_tensor(ADULT_BONE_RATIOS, dtype=poses.dtype) * stature_m[:, None]
+    factors = 1.0 + jitter * torch.randn(poses.shape[0], NUM_JOINTS - 1, generator=generator, dtype=poses.dtype)
+    mirror_bone = torch.as_tensor(MIRROR_INDEX[1:] - 1)
+    return set_bone_lengths(poses, lengths * 0.5 * (factors + factors[:, mirror_bone]))
+
+
+def vary_definitions(poses, jitter, generator):
+    """Move the joints that labs and detectors define differently, leaving the rest of the body."""
+    n, out = poses.shape[0], poses.clone()
+
+    def offset(key):
+        return jitter.get(key, 0.0) * torch.randn(n, 1, generator=generator, dtype=poses.dtype)
+
+    def unit(v):
+        return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+
+    out[:, 8] += offset("thorax_height") * unit(poses[:, 8] - poses[:, 0])
+    out[:, 10] += offset("head_top") * unit(poses[:, 10] - poses[:, 9])
+    out[:, 9] += jitter.get("neck_nose", 0.0) * torch.randn(n, 3, generator=generator, dtype=poses.dtype)
+    for (left, right), centre, key in (((4, 1), 0, "hip_width"), ((11, 14), 8, "shoulder_width")):
+        delta = offset(key)
+        out[:, left] += delta * unit(poses[:, left] - poses[:, right])
+        out[:, right] += delta * unit(poses[:, right] - poses[:, left])
     return out
 
 
@@ -177,8 +267,8 @@ def random_cameras(root, cfg, generator):
     down = torch.linalg.cross(forward, right)
     R_look = torch.stack([right, down, forward], -2)
 
-    sizes = torch.tensor(IMAGE_SIZES, dtype=root.dtype)[
-        torch.randint(len(IMAGE_SIZES), (n,), generator=generator)]
+    sizes = torch.tensor(cfg.image_sizes, dtype=root.dtype)[
+        torch.randint(len(cfg.image_sizes), (n,), generator=generator)]
     focal = _uniform(n, *cfg.focal_range, generator)
     half_fov_x = torch.atan(sizes[:, 0] / (2 * focal))
     half_fov_y = torch.atan(sizes[:, 1] / (2 * focal))
@@ -245,15 +335,35 @@ def _joint_mask(joints):
     return m
 
 
+def place_for_cameras(poses_world, cfg, generator):
+    """Poses placed for a fixed set of real cameras: lowest joint 0.1 m above the floor (z = 0),
+    turned to a random heading, root at a random point of ``cfg.person_area``; each pose gets
+    one of ``cfg.cameras`` at random. Returns (poses, camera tuple with one row per pose)."""
+    n = poses_world.shape[0]
+    root = poses_world[:, :1]
+    yaw = _uniform(n, 0, 2 * math.pi, generator).to(poses_world.dtype)
+    poses = (poses_world - root) @ _rotation("z", yaw).transpose(-1, -2)
+    (x0, x1), (y0, y1) = cfg.person_area
+    poses[..., 0] += _uniform(n, x0, x1, generator)[:, None]
+    poses[..., 1] += _uniform(n, y0, y1, generator)[:, None]
+    poses[..., 2] += 0.1 - poses[..., 2].amin(1, keepdim=True)
+    pick = torch.randint(len(cfg.cameras[0]), (n,), generator=generator)
+    return poses, tuple(c[pick].to(poses.dtype) for c in cfg.cameras)
+
+
 def augment(poses_world, cfg, generator):
-    """A training batch from world poses in metres: bone rescaling, mirroring, camera, 2D noise."""
+    """A training batch from world poses in metres: body size and proportions, joint
+    definitions, mirroring, a camera, 2D noise and GFPose's condition masks."""
     poses = poses_world.to(torch.float64)
     n = poses.shape[0]
-    stature = _uniform(n, *cfg.stature_range, generator)
-    poses = rescale_bones(poses, stature, cfg.bone_jitter, generator)
+    poses = set_bone_lengths(poses, target_bone_lengths(poses, cfg, generator))
+    poses = vary_definitions(poses, cfg.definition_jitter, generator)
     flip = torch.rand(n, generator=generator) < cfg.mirror_prob
     poses = torch.where(flip[:, None, None], mirror(poses), poses)
-    view = observe(poses, cfg, generator)
+    camera = None
+    if cfg.camera_model == "file":
+        poses, camera = place_for_cameras(poses, cfg, generator)
+    view = observe(poses, cfg, generator, camera=camera)
     view["confidence"] = view["confidence"] * training_masks(n, cfg, generator).to(poses.dtype)
     view["use_3d_condition"] = torch.rand(n, generator=generator) < cfg.condition_3d_prob
     return view

@@ -7,6 +7,8 @@ into that format; ``evaluate`` lifts it and reports MPJPE, P-MPJPE, best-of-N, t
 completed joints, the root error and the time per frame, for any steps x hypotheses grid.
 """
 
+import dataclasses
+import inspect
 import json
 import time
 
@@ -15,39 +17,58 @@ import torch
 
 from . import data
 from .lifter import Lifter
-from .skeleton import BODY_PARTS, NUM_JOINTS
+from .skeleton import BODY_PARTS, JOINT_NAMES, NUM_JOINTS, bone_lengths
+from .sources import load_source
 
 
 class EvalFileError(ValueError):
     pass
 
 
-# The evaluation view: moderate detector-like noise, no random drops; occlusion is added
-# explicitly so the completed-joint error is measured on a known set.
-EVAL_AUGMENT = data.AugmentConfig(noise_range=(0.01, 0.01), outlier_prob=0.0, drop_range=(0.0, 0.0))
+LIMB_BONES = [1, 2, 4, 5, 11, 12, 14, 15]  # bone index = child joint - 1: thighs, shins, upper arms, forearms
 OCCLUDABLE_PARTS = ("left_arm", "right_arm", "left_leg", "right_leg")
 MIN_VISIBLE = 6
 
 
-def make_eval_set(data_dir=data.DEFAULT_DATA_DIR, frames_per_sequence=8, occlusion_prob=0.5, adult_proportions=False,
-                  seed=0):
-    """Held-out sequences seen by random virtual cameras, some with one limb occluded.
+def _eval_sources(config_path, source_names):
+    from .train import DEFAULT_CONFIG, all_sources, load_config
 
-    With ``adult_proportions`` the bones are rescaled to random adult statures, as in training;
-    without it the capture rigs' own proportions are kept (all smaller than an average adult).
+    config = load_config(config_path or DEFAULT_CONFIG)
+    chosen = all_sources(config)
+    if source_names:
+        unknown = set(source_names) - {s.name for s in chosen}
+        if unknown:
+            raise ValueError(f"unknown sources {sorted(unknown)}; the config has {', '.join(s.name for s in chosen)}")
+        chosen = [s for s in chosen if s.name in source_names]
+    return config, chosen
+
+
+def make_eval_set(config_path=None, source_names=None, split="val", frames_per_sequence=8, occlusion_prob=0.5,
+                  adult_proportions=False, seed=0, noise=0.01, outlier_prob=0.0):
+    """Sequences of a training config's sources (its held-out split, or all of a left-out
+    source) seen by random virtual cameras, some with one limb occluded.
+
+    By default every body keeps its own size and proportions (the honest protocol); with
+    ``adult_proportions`` the bones are rescaled to random adult statures, as in training.
+    ``noise`` is the 2D jitter's std as a fraction of the person's 2D size; ``outlier_prob``
+    adds detector-like gross errors (15% of the size) to that share of joints.
     """
+    config, chosen = _eval_sources(config_path, source_names)
     generator = torch.Generator().manual_seed(seed)
     poses, groups = [], []
-    for file_name, items in data.load_mocap(data_dir, "val").items():
-        for sequence, frames in items:
+    for source in chosen:
+        for sequence, frames in load_source(source, split, config["data"]["harmonise_joints"]):
             idx = np.linspace(0, len(frames) - 1, min(frames_per_sequence, len(frames))).astype(int)
             poses.append(frames[idx])
-            groups += [data.activity(file_name, sequence)] * len(idx)
+            groups += [source.activity_of(sequence)] * len(idx)
+    if not poses:
+        raise ValueError(f"no {split} sequences in sources {', '.join(s.name for s in chosen)}")
     world = torch.from_numpy(np.concatenate(poses)).double()
     n = len(world)
+    view_config = dataclasses.replace(data.evaluation_view(), noise_range=(noise, noise), outlier_prob=outlier_prob)
     if adult_proportions:
-        world = data.rescale_bones(world, data._uniform(n, *EVAL_AUGMENT.stature_range, generator), 0.03, generator)
-    view = data.observe(world, EVAL_AUGMENT, generator)
+        world = data.rescale_bones(world, data._uniform(n, 1.5, 1.95, generator), 0.03, generator)
+    view = data.observe(world, view_config, generator)
     confidence = view["confidence"].numpy()
     occlude = torch.rand(n, generator=generator).numpy() < occlusion_prob
     parts = torch.randint(len(OCCLUDABLE_PARTS), (n,), generator=generator).numpy()
@@ -61,17 +82,18 @@ def make_eval_set(data_dir=data.DEFAULT_DATA_DIR, frames_per_sequence=8, occlusi
             "group": np.array(groups)[keep]}
 
 
-def make_demo_sequence(data_dir=data.DEFAULT_DATA_DIR, file_name="cmu_17j_mm.npz", sequence="test/walking/walking_1",
-                       frames=150, seed=3, stature=1.75):
+def make_demo_sequence(config_path=None, source_name="cmu", sequence="test/walking/walking_1", frames=150, seed=3,
+                       stature=1.75):
     """A consecutive held-out clip seen by one fixed camera, with the left arm occluded mid-clip.
 
     The capture rig's bones are rescaled to an adult of ``stature`` metres (the motion is
     untouched), because a monocular lifter can only place a person of the size it assumes.
     """
     generator = torch.Generator().manual_seed(seed)
-    items = dict(data.load_mocap(data_dir, "val", files=(file_name,))[file_name])
+    config, (source,) = _eval_sources(config_path, [source_name])
+    items = dict(load_source(source, "val", config["data"]["harmonise_joints"]))
     if sequence not in items:
-        raise KeyError(f"{sequence} is not a held-out sequence of {file_name}")
+        raise KeyError(f"{sequence} is not a held-out sequence of source {source_name}")
     world = torch.from_numpy(items[sequence][:frames]).double()
     world = data.rescale_bones(world, torch.full((len(world),), stature, dtype=world.dtype), 0.0, generator)
     cfg = data.AugmentConfig(noise_range=(0.005, 0.005), outlier_prob=0.0, drop_range=(0.0, 0.0), off_centre=0.0,
@@ -86,7 +108,7 @@ def make_demo_sequence(data_dir=data.DEFAULT_DATA_DIR, file_name="cmu_17j_mm.npz
     return {"keypoints_2d": view["uv"].numpy().astype(np.float32), "confidence": confidence.astype(np.float32),
             "poses_3d": (view["pose_cam"].numpy() * 1000).astype(np.float32),
             "intrinsics": K[0].numpy().astype(np.float32), "image_size": size[0].numpy().astype(np.int32),
-            "frame_rate": np.float32(30.0), "sequence": np.array(f"{file_name}:{sequence}")}
+            "frame_rate": np.float32(30.0), "sequence": np.array(f"{source_name}:{sequence}")}
 
 
 def load_eval_file(path):
@@ -134,13 +156,18 @@ def procrustes_aligned(pred, gt):
     return scale[..., None, None] * p @ R + mu_g
 
 
+def joint_offsets(pred, gt):
+    """Root-relative per-joint error vectors (..., 17, 3) in the camera frame (z = depth)."""
+    return (pred - pred[..., :1, :]) - (gt - gt[..., :1, :])
+
+
 def joint_errors(pred, gt):
     """Root-relative per-joint errors (..., 17), same unit as the input."""
-    return np.linalg.norm((pred - pred[..., :1, :]) - (gt - gt[..., :1, :]), axis=-1)
+    return np.linalg.norm(joint_offsets(pred, gt), axis=-1)
 
 
 def evaluate(path, model_path=None, backend="torch", steps_list=(4,), hypotheses_list=(1, 10), aggregation="reprojection",
-             max_frames=0, seed=0, sampler="ddim", log=print):
+             max_frames=0, seed=0, sampler="ddim", log=print, keypoint_noise=None):
     sample = load_eval_file(path)
     if max_frames and max_frames < len(sample["poses_3d"]):
         # Evenly spaced, so a subset still covers every held-out source and activity.
@@ -151,7 +178,8 @@ def evaluate(path, model_path=None, backend="torch", steps_list=(4,), hypotheses
     for steps in steps_list:
         for h in hypotheses_list:
             lifter = Lifter(model_path, backend=backend, num_hypotheses=h, steps=steps, aggregation=aggregation,
-                            confidence_threshold=1e-6, max_batch=max(h, 4096), sampler=sampler)
+                            confidence_threshold=1e-6, max_batch=max(h, 4096), sampler=sampler,
+                            **({} if keypoint_noise is None else {"keypoint_noise": keypoint_noise}))
             rng = np.random.default_rng(seed)
             chunk = max(1, 4096 // h)
             outputs, started = [], time.perf_counter()
@@ -173,7 +201,9 @@ def summarize(outputs, sample, steps, h, elapsed):
     hyps = np.concatenate([o.hypotheses for o in outputs])
     observed = np.concatenate([o.observed for o in outputs])
     spread = np.concatenate([o.joint_std for o in outputs])
-    err = joint_errors(poses, gt) * 1000
+    offsets = joint_offsets(poses, gt) * 1000
+    err = np.linalg.norm(offsets, axis=-1)
+    depth = np.abs(offsets[..., 2])
     pa = np.linalg.norm(procrustes_aligned(poses, gt) - gt, axis=-1) * 1000
     hyp_err = joint_errors(hyps, gt[:, None]).mean(-1) * 1000  # (N, H)
     hyp_pa = np.linalg.norm(procrustes_aligned(hyps, np.broadcast_to(gt[:, None], hyps.shape)) - gt[:, None],
@@ -182,12 +212,17 @@ def summarize(outputs, sample, steps, h, elapsed):
     run = {
         "steps": steps, "hypotheses": h,
         "mpjpe_mm": float(err.mean()), "pmpjpe_mm": float(pa.mean()),
+        # The error's components in the camera frame: along the viewing axis (depth) and across it.
+        "depth_error_mm": float(depth[:, 1:].mean()),
+        "lateral_error_mm": float(np.linalg.norm(offsets[..., 1:, :2], axis=-1).mean()),
         "best_of_n_mpjpe_mm": float(hyp_err.min(1).mean()), "best_of_n_pmpjpe_mm": float(hyp_pa.min(1).mean()),
         "completed_joint_error_mm": float(err[masked].mean()) if masked.any() else None,
         "observed_joint_error_mm": float(err[observed].mean()),
         "completed_joint_spread_mm": float(spread[masked].mean() * 1000) if masked.any() else None,
         "observed_joint_spread_mm": float(spread[observed].mean() * 1000),
         "root_error_mm": float(np.linalg.norm(poses[:, 0] - gt[:, 0], axis=-1).mean() * 1000),
+        # Body size: predicted / true length of thighs, shins, upper arms and forearms.
+        "limb_length_ratio": float(np.median(bone_lengths(poses)[:, LIMB_BONES] / bone_lengths(gt)[:, LIMB_BONES])),
         "ms_per_frame": 1000 * elapsed / len(gt),
     }
     # Per group (activity), and per source: the group label's prefix before the first "_".
@@ -197,11 +232,15 @@ def summarize(outputs, sample, steps, h, elapsed):
         for label in np.unique(labels):
             sel = labels == label
             run[key][str(label)] = {"frames": int(sel.sum()), "mpjpe_mm": float(err[sel].mean()),
-                                    "pmpjpe_mm": float(pa[sel].mean())}
+                                    "pmpjpe_mm": float(pa[sel].mean()), "depth_error_mm": float(depth[sel, 1:].mean())}
+    run["joints"] = {name: {"mpjpe_mm": float(err[:, j].mean()), "depth_error_mm": float(depth[:, j].mean()),
+                            "observed_mpjpe_mm": float(err[observed[:, j], j].mean()) if observed[:, j].any() else None}
+                     for j, name in enumerate(JOINT_NAMES) if j > 0}
     return run
 
 
-HEADER = ("steps", "hyps", "MPJPE", "P-MPJPE", "best-N", "best-N PA", "completed", "spread obs/compl", "root", "ms/frame")
+HEADER = ("steps", "hyps", "MPJPE", "P-MPJPE", "depth", "best-N", "best-N PA", "completed", "spread obs/compl", "root",
+          "ms/frame")
 
 
 def format_row(run):
@@ -209,21 +248,52 @@ def format_row(run):
     spread = (f"{run['observed_joint_spread_mm']:.0f}/" +
               ("-" if run["completed_joint_spread_mm"] is None else f"{run['completed_joint_spread_mm']:.0f}"))
     return (f"{run['steps']:>5} {run['hypotheses']:>5} {run['mpjpe_mm']:7.1f} {run['pmpjpe_mm']:7.1f} "
+            f"{run['depth_error_mm']:7.1f} "
             f"{run['best_of_n_mpjpe_mm']:7.1f} {run['best_of_n_pmpjpe_mm']:9.1f} {completed:>9} {spread:>16} "
             f"{run['root_error_mm']:6.0f} {run['ms_per_frame']:8.2f}")
 
 
 def markdown_table(results):
     """The runs as a Markdown table, for the model card."""
-    lines = ["| sampler | steps | hypotheses | MPJPE | P-MPJPE | best-of-N MPJPE | best-of-N P-MPJPE | completed joints "
-             "| spread observed / completed | root | ms per frame |", "|" + "---|" * 11]
+    lines = ["| sampler | steps | hypotheses | MPJPE | P-MPJPE | depth error | best-of-N MPJPE | best-of-N P-MPJPE "
+             "| completed joints | spread observed / completed | root | ms per frame |", "|" + "---|" * 12]
     for r in results["runs"]:
         completed = "-" if r["completed_joint_error_mm"] is None else f"{r['completed_joint_error_mm']:.1f}"
         spread_c = "-" if r["completed_joint_spread_mm"] is None else f"{r['completed_joint_spread_mm']:.0f}"
         lines.append(f"| {results['sampler']} | {r['steps']} | {r['hypotheses']} | {r['mpjpe_mm']:.1f} | "
-                     f"{r['pmpjpe_mm']:.1f} | {r['best_of_n_mpjpe_mm']:.1f} | {r['best_of_n_pmpjpe_mm']:.1f} | "
+                     f"{r['pmpjpe_mm']:.1f} | {r['depth_error_mm']:.1f} | {r['best_of_n_mpjpe_mm']:.1f} | {r['best_of_n_pmpjpe_mm']:.1f} | "
                      f"{completed} | {r['observed_joint_spread_mm']:.0f} / {spread_c} | {r['root_error_mm']:.0f} | "
                      f"{r['ms_per_frame']:.2f} |")
+    return "\n".join(lines)
+
+
+def operating_point(runs):
+    """The run the breakdowns describe: the lifter's default steps with the most hypotheses, else the last."""
+    default_steps = inspect.signature(Lifter).parameters["steps"].default
+    candidates = [r for r in runs if r["steps"] == default_steps] or runs[-1:]
+    return max(candidates, key=lambda r: r["hypotheses"])
+
+
+def breakdown_tables(run):
+    """Per source, activity and joint, with the depth component, as Markdown (for the model card).
+    The mean over sources weighs each source alike, however many views it has."""
+    sources = run["sources"]
+    lines = [f"Per source ({run['steps']} steps x {run['hypotheses']} hypotheses):", "",
+             "| source | views | MPJPE | P-MPJPE | depth error |", "|---|---|---|---|---|"]
+    for label, v in sorted(sources.items(), key=lambda kv: -kv[1]["mpjpe_mm"]):
+        lines.append(f"| {label} | {v['frames']} | {v['mpjpe_mm']:.1f} | {v['pmpjpe_mm']:.1f} | {v['depth_error_mm']:.1f} |")
+    lines.append("| **mean over sources** | {} | {:.1f} | {:.1f} | {:.1f} |".format(
+        sum(v["frames"] for v in sources.values()),
+        *(np.mean([v[k] for v in sources.values()]) for k in ("mpjpe_mm", "pmpjpe_mm", "depth_error_mm"))))
+    lines += ["", f"Per activity ({run['steps']} steps x {run['hypotheses']} hypotheses, worst first):", "",
+             "| activity | views | MPJPE | P-MPJPE | depth error |", "|---|---|---|---|---|"]
+    for label, v in sorted(run["groups"].items(), key=lambda kv: -kv[1]["mpjpe_mm"]):
+        lines.append(f"| {label} | {v['frames']} | {v['mpjpe_mm']:.1f} | {v['pmpjpe_mm']:.1f} | {v['depth_error_mm']:.1f} |")
+    lines += ["", "Per joint (root-relative; depth = along the camera's viewing axis):", "",
+              "| joint | MPJPE | depth error | MPJPE where observed |", "|---|---|---|---|"]
+    for name, v in run["joints"].items():
+        observed = "-" if v["observed_mpjpe_mm"] is None else f"{v['observed_mpjpe_mm']:.1f}"
+        lines.append(f"| {name} | {v['mpjpe_mm']:.1f} | {v['depth_error_mm']:.1f} | {observed} |")
     return "\n".join(lines)
 
 

@@ -25,14 +25,15 @@ LOWER_BODY = (1, 2, 3, 4, 5, 6)
 
 # Each layout maps H36M joint -> source index, or a pair of source indices whose midpoint is
 # the H36M joint. A joint a layout lacks is absent from its map and is reported as missing.
-# COCO's and MediaPipe's hip midpoint is the pelvis; their nose is H36M's neck/nose joint.
-# Spine, thorax and head top have no exact counterpart, so they are masked, not guessed.
+# The model's joint convention (sources.harmonise) puts the pelvis at the hips' midpoint and
+# the thorax at the shoulders' midpoint, so both come exactly from COCO and MediaPipe; their
+# nose stands for the neck/nose joint. Spine and head top have no counterpart: masked, not guessed.
 _COCO17 = {
-    0: (11, 12), 1: 12, 2: 14, 3: 16, 4: 11, 5: 13, 6: 15, 9: 0,
+    0: (11, 12), 1: 12, 2: 14, 3: 16, 4: 11, 5: 13, 6: 15, 8: (5, 6), 9: 0,
     11: 5, 12: 7, 13: 9, 14: 6, 15: 8, 16: 10,
 }
 _MEDIAPIPE33 = {
-    0: (23, 24), 1: 24, 2: 26, 3: 28, 4: 23, 5: 25, 6: 27, 9: 0,
+    0: (23, 24), 1: 24, 2: 26, 3: 28, 4: 23, 5: 25, 6: 27, 8: (11, 12), 9: 0,
     11: 11, 12: 13, 13: 15, 14: 12, 15: 14, 16: 16,
 }
 _H36M17 = {j: j for j in range(NUM_JOINTS)}

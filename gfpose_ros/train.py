@@ -14,31 +14,136 @@ import time
 
 import torch
 import yaml
+from tqdm import tqdm
 
-from . import data
+from . import data, sources
 from .camera import pixels_to_normalized
 from .model import POSE_SCALE, ScoreNet, make_condition, training_loss
 from .sampling import sample_ddim
 
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "config", "train.yaml")
 DEFAULTS = {
-    "data_dir": data.DEFAULT_DATA_DIR, "out_dir": "outputs/train", "seed": 0,
+    "base": None, "out_dir": "outputs/train", "seed": 0, "init_from": None,
+    "data": {"harmonise_joints": True, "sources": None, "leave_out": []},
+    "augmentation": {},
     "model": {"hidden": 512, "blocks": 3}, "batch_size": 1024, "lr": 5e-4, "warmup_steps": 1000,
     "total_steps": 60000, "grad_clip": 1.0, "ema_decay": 0.999, "checkpoint_every": 500,
     "validate_every": 1000, "validation_samples": 2048, "validation_steps": 4, "threads": 0,
 }
+_POSITIVE_INTS = ("batch_size", "total_steps", "checkpoint_every", "validate_every", "validation_samples",
+                  "validation_steps")
+_SECTIONS = ("model", "data", "augmentation")  # merged key by key; everything else is replaced
+
+
+class ConfigError(ValueError):
+    """A training config that cannot be used; the message is one line."""
+
+
+def _read_layer(path, seen=()):
+    """A config file and the files it names as ``base``, oldest first, with paths made absolute."""
+    path = os.path.abspath(path)
+    if path in seen:
+        raise ConfigError(f"{path}: 'base' files form a loop")
+    try:
+        with open(path) as f:
+            loaded = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    folder = os.path.dirname(path)
+
+    def resolve(value):
+        return value if value is None else os.path.join(folder, os.path.expanduser(str(value)))
+
+    if isinstance(loaded.get("data"), dict) and isinstance(loaded["data"].get("sources"), list):
+        loaded["data"]["sources"] = [dict(s, path=resolve(s["path"])) if isinstance(s, dict) and "path" in s else s
+                                     for s in loaded["data"]["sources"]]
+    if isinstance(loaded.get("augmentation"), dict) and loaded["augmentation"].get("camera_file"):
+        loaded["augmentation"]["camera_file"] = resolve(loaded["augmentation"]["camera_file"])
+    if loaded.get("init_from"):
+        loaded["init_from"] = resolve(loaded["init_from"])
+    layers = _read_layer(resolve(loaded["base"]), seen + (path,)) if loaded.get("base") else []
+    return layers + [(path, loaded)]
 
 
 def load_config(path=None, overrides=None):
+    """The training config: DEFAULTS, then the file's ``base`` chain, the file, and ``overrides``.
+
+    Relative paths in a file (sources, camera_file, init_from, base) are relative to that file's
+    folder; out_dir is relative to the working directory. Every problem is a ConfigError with one line.
+    """
     config = copy.deepcopy(DEFAULTS)
-    if path:
-        with open(path) as f:
-            loaded = yaml.safe_load(f) or {}
-        unknown = set(loaded) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
-        config.update(loaded)
-    config.update(overrides or {})
+    layers = _read_layer(path) if path else []
+    for where, layer in layers + [("overrides", overrides or {})]:
+        for key, value in layer.items():
+            if key not in DEFAULTS:
+                raise ConfigError(f"{where}: unknown key {key!r}; known: {', '.join(sorted(DEFAULTS))}")
+            if key in _SECTIONS:
+                if not isinstance(value, dict):
+                    raise ConfigError(f"{where}: {key} must be a mapping")
+                allowed = set(DEFAULTS[key]) | ({"time_dim"} if key == "model" else set())
+                unknown = set(value) - allowed if key != "augmentation" else set()
+                if unknown:
+                    raise ConfigError(f"{where}: unknown keys in {key}: {sorted(unknown)}; known: {', '.join(sorted(allowed))}")
+                config[key] = {**config[key], **value}
+            else:
+                config[key] = value
+    check_config(config)
     return config
+
+
+def check_config(config):
+    """Build the sources and the augmentation once, so a bad config fails before training starts."""
+    for key in _POSITIVE_INTS:
+        if not isinstance(config[key], int) or config[key] < 1:
+            raise ConfigError(f"{key} must be an integer >= 1, got {config[key]!r}")
+    for key in ("lr", "grad_clip"):
+        if not isinstance(config[key], (int, float)) or config[key] <= 0:
+            raise ConfigError(f"{key} must be > 0, got {config[key]!r}")
+    if not (isinstance(config["ema_decay"], float) and 0 < config["ema_decay"] < 1):
+        raise ConfigError(f"ema_decay must be in (0, 1), got {config['ema_decay']!r}")
+    if config["data"]["sources"] is None:
+        raise ConfigError("data.sources is empty: list the training data (see config/train.yaml)")
+    try:
+        training_sources(config)
+        augmentation(config)
+    except (sources.SourceError, ValueError, TypeError) as exc:
+        raise ConfigError(str(exc).splitlines()[0]) from None
+
+
+def all_sources(config):
+    return sources.parse_sources(config["data"]["sources"])
+
+
+def training_sources(config):
+    """The sources the model learns from: all of them less ``data.leave_out`` (leave-one-source-out)."""
+    chosen = all_sources(config)
+    leave_out = config["data"]["leave_out"] or []
+    unknown = set(leave_out) - {s.name for s in chosen}
+    if unknown:
+        raise ConfigError(f"data.leave_out names unknown sources {sorted(unknown)}")
+    chosen = [s for s in chosen if s.name not in leave_out]
+    if not chosen:
+        raise ConfigError("data.leave_out leaves no source to train on")
+    return chosen
+
+
+def augmentation(config):
+    return data.AugmentConfig.from_dict(config["augmentation"])
+
+
+def load_split(config, split):
+    """{source name: [(sequence, poses)]} of a split, with a clear error when it is empty."""
+    mocap = sources.load_sources(training_sources(config), split, config["data"]["harmonise_joints"])
+    for name, items in mocap.items():
+        if split == "train" and not items:
+            raise ConfigError(f"source {name!r} has no training frames: its held_out patterns take every sequence")
+    frames = sum(len(p) for items in mocap.values() for _, p in items)
+    if not frames:
+        what = "held-out (validation)" if split == "val" else split
+        raise ConfigError(f"the {what} split has no frames: check the sources' held_out patterns")
+    return mocap
 
 
 def batch_from_view(view):
@@ -52,9 +157,11 @@ def batch_from_view(view):
 
 
 def validation_set(config, generator):
-    pool = data.PosePool(data.load_mocap(config["data_dir"], "val"))
-    view = data.augment(pool.sample(config["validation_samples"], generator), data.AugmentConfig(), generator)
-    view["use_3d_condition"][:] = False
+    """Held-out poses at their own size and proportions, 1% 2D noise, all joints given (as
+    ``gfpose make-eval-set`` without occlusion): the curve follows the honest protocol."""
+    pool = data.PosePool(load_split(config, "val"))
+    view = data.augment(pool.sample(config["validation_samples"], generator),
+                        data.evaluation_view(augmentation(config)), generator)
     x0, condition = batch_from_view(view)
     noise = torch.randn(x0.shape, generator=generator)
     return x0, condition, noise
@@ -110,13 +217,24 @@ def train(config):
         torch.set_rng_state(state["torch_rng"])
         step = state["step"]
         print(f"resumed from {last} at step {step}", flush=True)
+    elif config["init_from"]:
+        # Fine-tuning: start the network and its EMA from earlier weights (same architecture).
+        init = torch.load(config["init_from"], map_location=device, weights_only=False)
+        if init["config"] != net.config:
+            raise ConfigError(f"init_from {config['init_from']} has architecture {init['config']}, not {net.config}")
+        net.load_state_dict(init["state_dict"])
+        ema.load_state_dict(init["state_dict"])
+        print(f"initialised from {config['init_from']}", flush=True)
     model = torch.nn.parallel.DistributedDataParallel(net) if distributed else net
 
-    pool = data.PosePool(data.load_mocap(config["data_dir"], "train"))
-    augment_config = data.AugmentConfig()
+    train_sources = training_sources(config)
+    pool = data.PosePool(load_split(config, "train"), {s.name: s.share for s in train_sources})
+    augment_config = augmentation(config)
     val = [v.to(device) for v in validation_set(config, torch.Generator().manual_seed(12345))]
     log = open(os.path.join(out_dir, "log.jsonl"), "a")
-    started, seen = time.time(), 0
+    last_val = "-"
+    bar = tqdm(total=config["total_steps"], initial=step, disable=rank != 0, unit="step", dynamic_ncols=True,
+               mininterval=1.0 if sys.stderr.isatty() else 30.0, desc="gfpose train")
 
     def lr_at(s):
         if s < config["warmup_steps"]:
@@ -139,22 +257,22 @@ def train(config):
             for p_ema, p in zip(ema.parameters(), net.parameters()):
                 p_ema.lerp_(p, 1 - decay)
         step += 1
-        seen += 1
+        bar.update(1)
         if rank == 0 and step % 50 == 0:
-            rate = seen / (time.time() - started)
-            print(f"step {step}/{config['total_steps']} loss {loss.item():.4f} lr {lr_at(step):.2e} "
-                  f"{rate:.2f} it/s eta {(config['total_steps'] - step) / rate / 60:.0f} min", flush=True)
+            bar.set_postfix_str(f"loss {loss.item():.4f} lr {lr_at(step):.1e} val MPJPE {last_val} mm", refresh=False)
         if rank == 0 and step % config["validate_every"] == 0:
             mpjpe = validation_mpjpe(ema, *val, config["validation_steps"])
             record = {"step": step, "loss": loss.item(), "val_mpjpe_mm": mpjpe, "time": time.time()}
             log.write(json.dumps(record) + "\n")
             log.flush()
-            print(f"step {step} validation MPJPE {mpjpe:.1f} mm ({config['validation_steps']} DDIM steps, EMA)", flush=True)
+            last_val = f"{mpjpe:.1f}"
+            bar.write(f"step {step} validation MPJPE {mpjpe:.1f} mm ({config['validation_steps']} DDIM steps, EMA)")
         if rank == 0 and (step % config["checkpoint_every"] == 0 or step == config["total_steps"]):
             save_checkpoint(last, model=net.state_dict(), ema=ema.state_dict(), optimizer=optimizer.state_dict(),
                             generator=generator.get_state(), torch_rng=torch.get_rng_state(), step=step, config=config)
             export_weights(net.config, ema.state_dict(), os.path.join(out_dir, "ema.pt"),
                            {"step": step, "train_config": config})
+    bar.close()
     if distributed:
         torch.distributed.destroy_process_group()
     return os.path.join(out_dir, "ema.pt")

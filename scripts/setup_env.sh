@@ -61,7 +61,7 @@ ROS_REQS=(
 # torch: exactly this pin. It is a CPU build found locally by pip on the
 # project's machines; a looser spec makes pip download a multi-GB CUDA build.
 PY_REQS=(
-  "torch==2.13.0" numpy pyyaml onnx onnxruntime
+  "torch==2.13.0" numpy pyyaml tqdm onnx onnxruntime
   # <5: OpenCV 5 dropped cv2.HOGDescriptor (the multi-person stage of camera mode)
   "opencv-python-headless<5"
   # >=6.31.1: onnx needs it; <7: mediapipe 0.10.21's Pose uses FieldDescriptor.label, gone in 7

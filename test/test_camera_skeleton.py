@@ -61,7 +61,8 @@ def test_coco_mapping_derives_only_exact_joints():
     assert out_conf[0] == pytest.approx(0.4)  # a midpoint is as sure as its weaker end
     np.testing.assert_allclose(out_uv[13], uv[9])  # left wrist
     np.testing.assert_allclose(out_uv[16], uv[10])  # right wrist
-    for missing in (7, 8, 10):  # spine, thorax, head top: no exact COCO counterpart
+    np.testing.assert_allclose(out_uv[8], 0.5 * (uv[5] + uv[6]))  # thorax = shoulder midpoint (the model's convention)
+    for missing in (7, 10):  # spine, head top: no COCO counterpart
         assert out_conf[missing] == 0
 
 

@@ -69,7 +69,9 @@ def test_training_is_deterministic_and_resumes(tmp_path):
     from gfpose_ros.train import load_config, train
     import torch
 
-    config = {"out_dir": str(tmp_path / "a"), "model": {"hidden": 32, "blocks": 1}, "batch_size": 32,
+    everyday = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mocap", "cmu_everyday_17j_mm.npz")
+    config = {"data": {"sources": [{"name": "everyday", "path": everyday, "held_out": ["cmu_14_3*"]}]},
+              "out_dir": str(tmp_path / "a"), "model": {"hidden": 32, "blocks": 1}, "batch_size": 32,
               "total_steps": 4, "checkpoint_every": 2, "validate_every": 2, "validation_samples": 16, "threads": 1}
     train(load_config(None, config))
     train(load_config(None, dict(config, total_steps=6)))  # continues from step 4
