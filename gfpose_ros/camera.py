@@ -73,3 +73,13 @@ def fit_root_translation(pose_rel, xy, weights):
     AtA = np.where(enough[..., None, None], AtA, np.eye(3))
     T = np.linalg.solve(AtA, Atb[..., None])[..., 0]
     return np.where(enough[..., None], T, np.nan)
+
+
+def toward_rays(points, xy, weight):
+    """Move camera-frame points (..., J, 3) toward their 2D rays, keeping each one's depth.
+
+    xy (..., J, 2) normalised image coordinates, weight (..., J) in 0..1: 1 puts the point on
+    its ray at its own depth (so it reprojects exactly onto the 2D), 0 leaves it.
+    """
+    on_ray = np.concatenate([xy * points[..., 2:3], points[..., 2:3]], axis=-1)
+    return points + np.asarray(weight)[..., None] * (on_ray - points)

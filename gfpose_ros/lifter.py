@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends import create_backend
-from .camera import check_intrinsics, fit_root_translation, pixels_to_normalized
+from .camera import check_intrinsics, fit_root_translation, pixels_to_normalized, toward_rays
 from .skeleton import NUM_JOINTS, layout_size, stature, to_h36m
 
 # realpath: under colcon --symlink-install the package may be imported through build/, whose
@@ -25,6 +25,10 @@ from .skeleton import NUM_JOINTS, layout_size, stature, to_h36m
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "models", "gfpose_mlp512.pt")
 AGGREGATIONS = ("reprojection", "mean")
 REPROJECTION_TEMPERATURE = 0.05  # reprojection error scale, in units of the person's 2D size
+# Expected 2D keypoint error (per axis) as a fraction of the person's 2D box diagonal, the unit
+# of the training noise; it sets how far the published joints move onto their 2D rays
+# (measured in models/MODEL_CARD.md on exact, clean and detector-like noisy 2D).
+DEFAULT_KEYPOINT_NOISE = 0.03
 
 
 class InputError(ValueError):
@@ -61,7 +65,7 @@ def confident_joints(uv, confidence, threshold):
 class Lifter:
     def __init__(self, model_path=None, backend="auto", num_hypotheses=20, steps=4, aggregation="reprojection",
                  confidence_threshold=0.3, min_joints=4, person_height=0.0, cache_dir=None, precision="fp16",
-                 max_batch=512, seed=0, threads=0, sampler="ddim"):
+                 max_batch=512, seed=0, threads=0, sampler="ddim", keypoint_noise=DEFAULT_KEYPOINT_NOISE):
         self.model_path = model_path or default_model_path()
         self.backend, self.backend_reason = create_backend(backend, self.model_path, steps, cache_dir, precision,
                                                            max_batch, threads=threads, sampler=sampler)
@@ -72,6 +76,7 @@ class Lifter:
         self.confidence_threshold = confidence_threshold
         self.min_joints = min_joints
         self.person_height = person_height
+        self.keypoint_noise = keypoint_noise
         self.rng = np.random.default_rng(seed)
         self.validate_settings()
 
@@ -84,6 +89,8 @@ class Lifter:
             raise InputError(f"confidence_threshold must be in [0, 1], got {self.confidence_threshold}")
         if not 2 <= self.min_joints <= NUM_JOINTS:
             raise InputError(f"min_joints must be 2..{NUM_JOINTS}, got {self.min_joints}")
+        if not 0.0 <= self.keypoint_noise <= 10.0:
+            raise InputError(f"keypoint_noise must be in [0, 10] (fraction of the person's 2D box diagonal), got {self.keypoint_noise}")
         if not (self.person_height == 0 or 0.5 <= self.person_height <= 2.5):
             raise InputError(f"person_height must be 0 (use the model's) or 0.5..2.5 m, got {self.person_height}")
 
@@ -174,7 +181,32 @@ class Lifter:
         aligned = rel - (share[:, None, :, None] * rel).sum(2, keepdims=True)
         spread = np.sqrt(((aligned - aligned.mean(1, keepdims=True)) ** 2).sum(-1).mean(1))
         conf = observed.mean(1) * (np.where(observed, confidence, 0).sum(1) / observed.sum(1).clip(1))
-        return LiftResult(pose_rel + root[:, None], hypotheses, hyp_weights, spread, observed, conf)
+        pose = pose_rel + root[:, None]
+        # The 2D error is in the unit of the training noise (data.place_for_cameras): a fraction of
+        # the diagonal of the person's 2D box, here the box of the observed joints.
+        seen_xy = np.where(observed[..., None], xy, np.nan)
+        box = np.linalg.norm(np.nanmax(seen_xy, 1) - np.nanmin(seen_xy, 1), axis=-1)
+        pose = toward_rays(pose, xy, self.ray_weights(pose, xy, projected, observed, confidence, box))
+        return LiftResult(pose, hypotheses, hyp_weights, spread, observed, conf)
+
+
+    def ray_weights(self, pose, xy, projected, observed, confidence, size):
+        """How far each observed joint moves onto its 2D ray (N, 17), in 0..1.
+
+        The aggregate reprojects a few pixels off the 2D it was lifted from. Each joint's image
+        position is known twice: from the keypoint, with an error (per axis) of ``keypoint_noise``
+        times ``size``, the diagonal of the person's 2D box, and from the hypotheses, with their scatter in the image. Weighting the
+        two by inverse variance trusts the 2D where the prior is unsure and the prior where the
+        2D is noisy; a low-confidence keypoint moves its joint proportionally less, and one that
+        disagrees with the pose beyond three standard deviations (a detector's gross error) not at
+        all. ``keypoint_noise`` 0 declares the 2D exact: every observed joint lands on its ray.
+        """
+        prior_var = ((projected - projected.mean(1, keepdims=True)) ** 2).sum(-1).mean(1)  # (N, 17)
+        keypoint_var = 2 * (self.keypoint_noise * size[:, None]) ** 2
+        weight = prior_var / (prior_var + keypoint_var).clip(1e-12)
+        residual2 = ((pose[..., :2] / pose[..., 2:3] - xy) ** 2).sum(-1)
+        consistent = (residual2 <= 9 * (prior_var + keypoint_var)) | (self.keypoint_noise == 0)  # 0: exact 2D
+        return np.where(observed & consistent, weight * confidence.clip(0, 1), 0.0)
 
 
 def _softmax(x, axis):

@@ -11,7 +11,7 @@ from gfpose_ros.skeleton import BODY_PARTS, LayoutError
 
 @pytest.fixture(scope="module")
 def heldout(tmp_path_factory):
-    arrays = make_eval_set(frames_per_sequence=1, occlusion_prob=0.5, adult_proportions=True, seed=1)
+    arrays = make_eval_set(frames_per_sequence=1, occlusion_prob=0.5, seed=1)  # own proportions
     path = tmp_path_factory.mktemp("eval") / "heldout.npz"
     np.savez(path, **arrays)
     return arrays, str(path)
@@ -27,8 +27,11 @@ def test_shipped_weights_meet_the_heldout_bound(heldout):
     results = evaluate(path, steps_list=(4,), hypotheses_list=(1, 10), log=lambda *_: None)
     single, ten = results["runs"]
     assert results["frames"] > 400
-    # Shipped model on the full held-out set: 84.6 mm and 52.6 mm (models/MODEL_CARD.md).
-    assert single["mpjpe_mm"] < 100 and single["pmpjpe_mm"] < 62
+    # The held-out people at their own proportions (the model card's 2a, one frame per sequence
+    # here): the shipped model gives 79.7 / 44.1 mm for one hypothesis and 66.5 / 36.0 mm for the
+    # answer of 10; the first release gave 101.8 / 54.9 and 89.7 / 47.2 mm, and must fail this.
+    assert single["mpjpe_mm"] < 90 and single["pmpjpe_mm"] < 50
+    assert ten["mpjpe_mm"] < 75 and ten["pmpjpe_mm"] < 42
     # Hypotheses help: the best of 10 beats one sample, and the spread is larger where joints were masked.
     assert ten["best_of_n_mpjpe_mm"] < single["mpjpe_mm"]
     assert ten["completed_joint_spread_mm"] > 1.5 * ten["observed_joint_spread_mm"]
@@ -62,9 +65,12 @@ def test_coco_input_and_3d_completion(heldout, lifter):
     for coco, h36m in h36m_to_coco.items():
         uv[:, coco], conf[:, coco] = arrays["keypoints_2d"][:8, h36m], arrays["confidence"][:8, h36m]
     plain = lifter.lift(uv, conf, arrays["intrinsics"][:8], layout="coco17")
-    assert not plain.observed[:, [7, 8, 10]].any()  # spine, thorax, head top were never seen
+    assert not plain.observed[:, [7, 10]].any()  # spine and head top were never seen
+    # The thorax is the shoulders' midpoint: observed exactly where both shoulders were seen.
+    both_shoulders = (conf[:, [5, 6]] >= lifter.confidence_threshold).all(axis=1)
+    assert both_shoulders.any() and (plain.observed[:, 8] == both_shoulders).all()
     mask_3d = np.zeros((8, 17))
-    mask_3d[:, [7, 8, 10]] = 1  # ... but are known in 3D, e.g. from another sensor
+    mask_3d[:, [7, 10]] = 1  # ... but are known in 3D, e.g. from another sensor
     completed = lifter.lift(uv, conf, arrays["intrinsics"][:8], layout="coco17", pose_3d=rel, mask_3d=mask_3d)
 
     def error(result):
@@ -98,3 +104,26 @@ def test_nan_on_an_unseen_joint_is_fine(lifter):
     uv[0, 16], conf[0, 16] = np.nan, 0.0  # "0 or NaN u/v means not seen"
     result = lifter.lift(uv, conf, intrinsics(600, 600, 320, 240))
     assert np.isfinite(result.poses).all() and not result.observed[0, 16]
+
+
+def test_observed_joints_move_onto_their_2d_rays_by_their_weight(heldout):
+    from gfpose_ros.camera import project
+
+    arrays, _ = heldout
+    uv, conf, K = arrays["keypoints_2d"][:16], arrays["confidence"][:16], arrays["intrinsics"][:16]
+    noise = np.random.default_rng(3).standard_normal((16, 10, 51))
+    trust_2d, trust_prior, default = (Lifter(backend="torch", num_hypotheses=10, steps=4, keypoint_noise=k)
+                                      for k in (0.0, 10.0, Lifter().keypoint_noise))
+    on_rays, prior, blended = (lifter.lift(uv, conf, K, noise=noise) for lifter in (trust_2d, trust_prior, default))
+    seen = on_rays.observed
+
+    def pixel_error(result):
+        return np.linalg.norm(project(result.poses, K) - uv, axis=-1)[seen]
+
+    assert pixel_error(on_rays).max() < 1e-6  # keypoint_noise 0: every observed joint reprojects exactly
+    assert pixel_error(prior).mean() > 1.0  # the prior alone lands a few pixels off
+    assert pixel_error(prior).mean() > pixel_error(blended).mean() > 0
+    np.testing.assert_allclose(on_rays.poses[..., 2], prior.poses[..., 2])  # depth is the prior's in every case
+    np.testing.assert_allclose(on_rays.poses[~seen], prior.poses[~seen])  # completed joints do not move
+    with pytest.raises(InputError, match="keypoint_noise"):
+        Lifter(backend="torch", keypoint_noise=-1)
