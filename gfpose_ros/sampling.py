@@ -33,12 +33,15 @@ def sample_ddim(denoiser, noise, steps):
     Starts from x_1 = noise and returns the last x0 estimate, so ``steps`` = 1 is a single
     denoiser call. Each step keeps the predicted noise direction and moves along the schedule.
     """
-    grid = time_grid(steps, dtype=noise.dtype).to(noise.device)
-    x = noise
-    for i in range(steps):
+    return _ddim(denoiser, noise, time_grid(steps, dtype=noise.dtype).to(noise.device))
+
+
+def _ddim(denoiser, x, grid):
+    """DDIM from x at grid[0] down the grid; returns the last x0 estimate."""
+    for i in range(len(grid) - 1):
         t, s = grid[i], grid[i + 1]
         x0 = denoiser(x, t)
-        if i == steps - 1:
+        if i == len(grid) - 2:
             return x0
         alpha_t, sigma_t = alpha_sigma(t)
         alpha_s, sigma_s = alpha_sigma(s)
@@ -65,6 +68,21 @@ def sample_euler_maruyama(denoiser, noise, steps=1000):
         b = beta(t)
         x = x + (0.5 * b * x + b * score) * dt + torch.sqrt(b * dt) * noise[i + 1]
     return denoiser(x, grid[-1])
+
+
+def sample_ddim_warm(denoiser, x_prev, noise, steps, t_start):
+    """DDIM started from a previous pose instead of pure noise (SDEdit warm start).
+
+    x_prev is noised to the intermediate time t_start, x = alpha(t_start) x_prev +
+    sigma(t_start) noise, then ``steps`` DDIM steps run from t_start down to T_MIN. A small
+    t_start keeps the result near x_prev (temporal consistency between frames); t_start = 1
+    forgets x_prev and equals sample_ddim(denoiser, noise, steps) up to alpha(1) x_prev.
+    """
+    if not T_MIN < t_start <= 1.0:
+        raise ValueError(f"t_start must lie in ({T_MIN}, 1], got {t_start}")
+    grid = time_grid(steps, t_max=t_start, dtype=noise.dtype).to(noise.device)
+    alpha_0, sigma_0 = alpha_sigma(grid[0])
+    return _ddim(denoiser, alpha_0 * x_prev + sigma_0 * noise, grid)
 
 
 SAMPLERS = {"ddim": sample_ddim, "euler_maruyama": sample_euler_maruyama}
