@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: all setup test demo bench bench-e2e bench-camera clean
+.PHONY: all setup test demo bench bench-e2e bench-camera bench-images clean
 
 all: test
 
@@ -26,6 +26,11 @@ bench-e2e: setup
 
 bench-camera: setup
 	$(ENV) && python -m gfpose_ros.offline_demo --bench && python -m gfpose_ros.ros.camera_bench
+
+# Delivered fraction of best-effort camera images between processes, with and without
+# config/fastdds_large_images.xml (the profile camera.launch.py selects).
+bench-images: setup
+	$(ENV) && python -m gfpose_ros.ros.image_delivery_bench
 
 clean:
 	rm -rf .venv build install log .pytest_cache *.egg-info

@@ -12,14 +12,19 @@ lifecycle nodes that talk over keypoints_2d. Both read the same params_file (con
 
 Outputs (in the namespace): keypoints_2d, debug_image (debug_image:=true), poses_3d,
 pose_hypotheses, markers, /diagnostics.
+
+Camera images are large: the processes this launch starts get the Fast DDS profile
+config/fastdds_large_images.xml (dds_profile:=...), unless your environment already has DDS
+settings of its own. The camera driver must load the same profile (see the README).
 """
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import LifecycleNode, Node
 from launch_ros.substitutions import FindPackageShare
+
+from gfpose_ros.ros import launch_support
 
 
 def _flag(context, name):
@@ -70,12 +75,15 @@ def generate_launch_description():
                               description='Both nodes in one process, keypoints passed without serialisation'),
         DeclareLaunchArgument('autostart', default_value='true',
                               description='Configure and activate on start (false: wait for a lifecycle manager)'),
-        DeclareLaunchArgument('rviz', default_value='false', description='Also start RViz with config/gfpose.rviz'),
+        DeclareLaunchArgument('rviz', default_value='false',
+                              description='Also start RViz with config/gfpose.rviz; without RViz installed: a warning, '
+                                          'and the nodes run'),
+        DeclareLaunchArgument('dds_profile', default_value=PathJoinSubstitution([share, 'config', 'fastdds_large_images.xml']),
+                              description='Fast DDS XML profile for the processes this launch starts (camera images '
+                                          'arrive whole); empty = Fast DDS defaults. Not applied when '
+                                          'FASTDDS_DEFAULT_PROFILES_FILE, FASTRTPS_DEFAULT_PROFILES_FILE or '
+                                          'FASTDDS_BUILTIN_TRANSPORTS is already set'),
+        OpaqueFunction(function=launch_support.dds_settings),  # before the nodes: they read it at start
         OpaqueFunction(function=pipeline),
-        Node(
-            package='rviz2',
-            executable='rviz2',
-            arguments=['-d', PathJoinSubstitution([share, 'config', 'gfpose.rviz'])],
-            condition=IfCondition(LaunchConfiguration('rviz')),
-        ),
+        OpaqueFunction(function=launch_support.rviz, args=[PathJoinSubstitution([share, 'config', 'gfpose.rviz'])]),
     ])

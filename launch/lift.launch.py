@@ -10,10 +10,11 @@ entry point; with autostart:=false it waits for a lifecycle manager (ros2 lifecy
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import LifecycleNode, Node
+from launch_ros.actions import LifecycleNode
 from launch_ros.substitutions import FindPackageShare
+
+from gfpose_ros.ros import launch_support
 
 
 def lift_node(context):
@@ -53,12 +54,9 @@ def generate_launch_description():
                               description='Input sensor_msgs/CameraInfo topic of the same camera'),
         DeclareLaunchArgument('autostart', default_value='true',
                               description='Configure and activate on start (false: wait for a lifecycle manager)'),
-        DeclareLaunchArgument('rviz', default_value='false', description='Also start RViz with config/gfpose.rviz'),
+        DeclareLaunchArgument('rviz', default_value='false',
+                              description='Also start RViz with config/gfpose.rviz; without RViz installed: a warning, '
+                                          'and the nodes run'),
         OpaqueFunction(function=lift_node),
-        Node(
-            package='rviz2',
-            executable='rviz2',
-            arguments=['-d', PathJoinSubstitution([share, 'config', 'gfpose.rviz'])],
-            condition=IfCondition(LaunchConfiguration('rviz')),
-        ),
+        OpaqueFunction(function=launch_support.rviz, args=[PathJoinSubstitution([share, 'config', 'gfpose.rviz'])]),
     ])

@@ -147,7 +147,7 @@ def test_nobody_gives_empty_result_and_clears_markers(pipeline):
 def test_camera_launch_file_wiring(monkeypatch):
     import importlib.util
 
-    from test_ros_launch_config import _stub_launch_modules
+    from test_ros_launch_config import _stub_launch_modules, opaque_function
 
     try:
         import launch_ros  # noqa: F401  a real ROS 2 install: the real API must accept the file
@@ -166,7 +166,8 @@ def test_camera_launch_file_wiring(monkeypatch):
     arguments = {e.args[0] for e in entities if 'default_value' in e.kwargs}
     assert {'params_file', 'image_topic', 'camera_info_topic', 'namespace', 'detector', 'debug_image',
             'single_process', 'autostart'} <= arguments
-    pipeline = [e for e in entities if 'function' in e.kwargs][0].kwargs['function']
+    assert 'dds_profile' in arguments
+    pipeline = opaque_function(entities, 'pipeline').kwargs['function']
     context = {'autostart': 'true', 'debug_image': 'false', 'detector': 'mediapipe_hog', 'model': '', 'backend': '',
                'single_process': 'true'}
     [node] = pipeline(context)

@@ -37,12 +37,15 @@ class _LaunchConfiguration(_Recorded):
 
 def _stub_launch_modules(monkeypatch):
     """Minimal launch/launch_ros stand-ins (the real ones are not installable from wheels)."""
+    import logging
     import sys
     import types
 
     names = {
         'launch': {'LaunchDescription': _Recorded},
-        'launch.actions': {'DeclareLaunchArgument': _Recorded, 'OpaqueFunction': _Recorded},
+        'launch.actions': {'DeclareLaunchArgument': _Recorded, 'OpaqueFunction': _Recorded,
+                           'SetEnvironmentVariable': _Recorded},
+        'launch.logging': {'get_logger': logging.getLogger},
         'launch.conditions': {'IfCondition': _Recorded},
         'launch.substitutions': {'LaunchConfiguration': _LaunchConfiguration, 'PathJoinSubstitution': _Recorded},
         'launch_ros': {},
@@ -55,13 +58,19 @@ def _stub_launch_modules(monkeypatch):
         monkeypatch.setitem(sys.modules, module_name, module)
 
 
-def _load_launch_file():
+def _load_launch_file(path=LAUNCH_FILE):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location('lift_launch', LAUNCH_FILE)
+    spec = importlib.util.spec_from_file_location(os.path.basename(path).split('.')[0] + '_launch', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def opaque_function(entities, name):
+    """The OpaqueFunction of a stand-in launch description whose function is called ``name``."""
+    [function] = [e for e in entities if e.kwargs.get('function') and e.kwargs['function'].__name__ == name]
+    return function
 
 
 def test_launch_description_starts_the_lifecycle_node(monkeypatch):
@@ -80,7 +89,7 @@ def test_launch_description_starts_the_lifecycle_node(monkeypatch):
     arguments = {e.args[0]: e.kwargs['default_value'] for e in entities if 'default_value' in e.kwargs}
     assert {'params_file', 'model', 'backend', 'namespace', 'keypoints_topic', 'camera_info_topic',
             'autostart'} <= set(arguments)
-    opaque = [e for e in entities if 'function' in e.kwargs][0]
+    opaque = opaque_function(entities, 'lift_node')
     context = {'autostart': 'true', 'model': '/tmp/m.pt', 'backend': ''}
     node = opaque.kwargs['function'](context)[0]
     assert (node.kwargs['package'], node.kwargs['executable']) == ('gfpose_ros', 'gfpose_lift')
@@ -111,3 +120,106 @@ def test_rviz_config_shows_the_markers():
     displays = rviz['Visualization Manager']['Displays']
     markers = [d for d in displays if d['Class'] == 'rviz_default_plugins/MarkerArray']
     assert markers and markers[0]['Topic']['Value'] == '/markers'
+
+
+# ------------------------------------------------------------------ RViz: optional in fact
+
+
+def _fake_rviz_install(root):
+    """An install prefix holding rviz2 as the ament index and ros2 launch see it."""
+    index = root / 'share' / 'ament_index' / 'resource_index' / 'packages'
+    index.mkdir(parents=True)
+    (index / 'rviz2').write_text('')
+    executable = root / 'lib' / 'rviz2' / 'rviz2'
+    executable.parent.mkdir(parents=True)
+    executable.write_text('#!/bin/sh\n')
+    executable.chmod(0o755)
+
+
+def _prefix_path_without_rviz():
+    return os.pathsep.join(p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep)
+                           if p and not os.path.isdir(os.path.join(p, 'lib', 'rviz2')))
+
+
+def _rviz_decision(monkeypatch, rviz):
+    """What both launch files start for rviz:=<rviz>: the entities of their rviz OpaqueFunction."""
+    _stub_launch_modules(monkeypatch)
+    started = []
+    for launch_file in (LAUNCH_FILE, os.path.join(ROOT, 'launch', 'camera.launch.py')):
+        entities = _load_launch_file(launch_file).generate_launch_description().args[0]
+        action = opaque_function(entities, 'rviz')
+        started.append(action.kwargs['function']({'rviz': rviz}, *action.kwargs.get('args', [])))
+    return started
+
+
+def test_rviz_true_without_rviz2_warns_once_and_starts_nothing(monkeypatch, caplog):
+    monkeypatch.setenv('AMENT_PREFIX_PATH', _prefix_path_without_rviz())
+    with caplog.at_level('WARNING'):
+        started = _rviz_decision(monkeypatch, 'true')
+    assert started == [[], []]  # no rviz2 Node: the launch goes on with the pipeline
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
+    assert len(warnings) == 2  # one per launch file, i.e. one per launch
+    assert all("package 'rviz2' is not installed" in w and 'running without RViz' in w for w in warnings)
+
+
+def test_rviz_true_with_rviz2_starts_it_with_the_shipped_config(monkeypatch, tmp_path, caplog):
+    _fake_rviz_install(tmp_path)
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(tmp_path) + os.pathsep + _prefix_path_without_rviz())
+    with caplog.at_level('WARNING'):
+        started = _rviz_decision(monkeypatch, 'true')
+    for [node] in started:
+        assert (node.kwargs['package'], node.kwargs['executable']) == ('rviz2', 'rviz2')
+        flag, config = node.kwargs['arguments']
+        assert flag == '-d' and config.args[0][1:] == ['config', 'gfpose.rviz']
+    assert not [r for r in caplog.records if r.levelname == 'WARNING']
+    # rviz:=false starts nothing and says nothing, installed or not.
+    assert _rviz_decision(monkeypatch, 'false') == [[], []]
+
+
+def test_rviz_with_a_broken_install_is_not_started(monkeypatch, tmp_path):
+    _fake_rviz_install(tmp_path)
+    (tmp_path / 'lib' / 'rviz2' / 'rviz2').unlink()
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(tmp_path) + os.pathsep + _prefix_path_without_rviz())
+    from gfpose_ros.ros.launch_support import find_rviz
+
+    found, why = find_rviz()
+    assert not found and 'missing or not executable' in why
+
+
+# ------------------------------------------------------------------ DDS settings for camera images
+
+
+def test_camera_launch_selects_the_large_image_profile_unless_the_user_has_dds_settings(monkeypatch):
+    from gfpose_ros.ros.launch_support import USER_DDS_VARIABLES, dds_environment
+
+    profile = os.path.join(ROOT, 'config', 'fastdds_large_images.xml')
+    variables, _ = dds_environment(profile, environ={})
+    assert variables == {'FASTDDS_DEFAULT_PROFILES_FILE': profile, 'FASTRTPS_DEFAULT_PROFILES_FILE': profile}
+    for own in USER_DDS_VARIABLES:
+        variables, message = dds_environment(profile, environ={own: '/etc/my_dds.xml'})
+        assert variables == {} and own in message and 'keeping your DDS settings' in message
+    assert dds_environment('', environ={})[0] == {}
+
+    # Through the launch file: the environment is set before the nodes start.
+    for name in USER_DDS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    _stub_launch_modules(monkeypatch)
+    entities = _load_launch_file(os.path.join(ROOT, 'launch', 'camera.launch.py')).generate_launch_description().args[0]
+    dds, pipeline = opaque_function(entities, 'dds_settings'), opaque_function(entities, 'pipeline')
+    assert entities.index(dds) < entities.index(pipeline)
+    actions = dds.kwargs['function']({'dds_profile': profile})
+    assert {a.args for a in actions} == {('FASTDDS_DEFAULT_PROFILES_FILE', profile),
+                                         ('FASTRTPS_DEFAULT_PROFILES_FILE', profile)}
+
+
+def test_shipped_dds_profile_is_a_participant_profile_only():
+    """It may change transports only: QoS stays the code's (the camera node's depth-1 best effort)."""
+    import xml.etree.ElementTree as ET
+
+    ns = {'dds': 'http://www.eprosima.com'}
+    root = ET.parse(os.path.join(ROOT, 'config', 'fastdds_large_images.xml')).getroot()
+    profiles = root.find('dds:profiles', ns)
+    assert [child.tag.split('}')[1] for child in profiles] == ['participant']
+    participant = profiles.find('dds:participant', ns)
+    assert participant.get('is_default_profile') == 'true'
+    assert participant.find('dds:rtps/dds:builtinTransports', ns).text == 'LARGE_DATA'

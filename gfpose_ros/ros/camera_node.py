@@ -13,13 +13,17 @@ keypoints_2d is still published for anyone else who listens.
 
 Images come with sensor-data QoS and a queue of depth 1, so a frame that arrives while the
 detector is busy replaces the waiting one and latency does not grow under load.
+
+SIGINT, SIGTERM (a second one too) and a lifecycle manager's shutdown end the process cleanly,
+with status 0, after the frame in flight: see run_nodes in node_tools.py.
 """
 
 import sys
+import threading
 
-import rclpy
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -29,7 +33,8 @@ from gfpose_ros.detect import DETECTORS, create_detector, draw_people
 
 from .conversions import keypoints_msg
 from .image_conversion import ImageError, image_msg, image_to_rgb
-from .node_tools import WARN_PERIOD, GfposeLifecycleNode, parameter_descriptor, startup_parameters
+from .node_tools import (WARN_PERIOD, GfposeLifecycleNode, exit_process, init_rclpy, parameter_descriptor, run_nodes,
+                         startup_parameters)
 
 RELIABILITIES = ('best_effort', 'reliable')
 
@@ -72,6 +77,13 @@ class CameraNode(GfposeLifecycleNode):
         self.lift_target = None  # an in-process lift node that gets each frame's keypoints directly
         self._pubs = {}
         self._subs = []
+        # Images get a callback group of their own. In the default group, shared with the lifecycle
+        # and parameter services, the multi-threaded executor starves those services whenever the
+        # next image is waiting as the previous one finishes (always, when frames come faster than
+        # the detector): a lifecycle manager's transition would never be served. The lock keeps a
+        # transition from tearing down the subscription, publishers or detector under a frame.
+        self._image_group = MutuallyExclusiveCallbackGroup()
+        self._frame_lock = threading.Lock()
 
     def _validate_parameters(self, params):
         for p in params:
@@ -109,25 +121,27 @@ class CameraNode(GfposeLifecycleNode):
                                reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
                                durability=qos_profile_sensor_data.durability)
         self._subs = [
-            self.create_subscription(Image, 'image', self.on_image, image_qos),
+            self.create_subscription(Image, 'image', self.on_image, image_qos, callback_group=self._image_group),
             self.create_subscription(CameraInfo, 'camera_info', self.on_camera_info, qos_profile_sensor_data),
         ]
         return super().on_activate(state)
 
     def on_deactivate(self, state):
-        for sub in self._subs:
-            self.destroy_subscription(sub)
-        self._subs = []
+        with self._frame_lock:
+            for sub in self._subs:
+                self.destroy_subscription(sub)
+            self._subs = []
         return super().on_deactivate(state)
 
     def on_cleanup(self, state):
-        for pub in self._pubs.values():
-            self.destroy_lifecycle_publisher(pub)
-        self._pubs = {}
-        if self.detector is not None:
-            self.detector.close()
-        self.detector = None
-        self.camera_size = None
+        with self._frame_lock:
+            for pub in self._pubs.values():
+                self.destroy_lifecycle_publisher(pub)
+            self._pubs = {}
+            if self.detector is not None:
+                self.detector.close()
+            self.detector = None
+            self.camera_size = None
         return super().on_cleanup(state)
 
     # ------------------------------------------------------------ frames
@@ -136,6 +150,11 @@ class CameraNode(GfposeLifecycleNode):
         self.camera_size = (msg.width, msg.height)
 
     def on_image(self, msg):
+        with self._frame_lock:
+            if self._subs:  # an image taken just before a deactivation is dropped
+                self._process_image(msg)
+
+    def _process_image(self, msg):
         self.frames_in += 1
         try:
             image = image_to_rgb(msg)
@@ -167,43 +186,21 @@ class CameraNode(GfposeLifecycleNode):
         self.frames_out += 1
 
 
-def _start(node):
-    """Configure and activate; False (after logging why) when configure fails."""
-    if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-        node.get_logger().fatal('could not configure the node (see the error above); exiting')
-        return False
-    node.trigger_activate()
-    return True
-
-
 def main(args=None):
-    rclpy.init(args=args)
+    stop = init_rclpy(args)
     camera = CameraNode()
     nodes = [camera]
-    executor = MultiThreadedExecutor()
-    try:
-        if camera.get_parameter('lift_in_process').value:
-            from .lift_node import LiftNode
+    if camera.get_parameter('lift_in_process').value:
+        from .lift_node import LiftNode
 
-            # Its own keypoints_2d input goes to a private topic: it gets our frames directly,
-            # and must not lift them a second time from the topic.
-            lift = LiftNode(cli_args=['--ros-args', '-r', 'keypoints_2d:=~/_unused_keypoints_2d'])
-            camera.lift_target = lift
-            nodes.append(lift)
-        for node in nodes:
-            if node.get_parameter('autostart').value and not _start(node):
-                return 1
-        for node in nodes:
-            executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        for node in nodes:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+        # Its own keypoints_2d input goes to a private topic: it gets our frames directly,
+        # and must not lift them a second time from the topic.
+        lift = LiftNode(cli_args=['--ros-args', '-r', 'keypoints_2d:=~/_unused_keypoints_2d'])
+        camera.lift_target = lift
+        nodes.append(lift)
+    # The camera node comes first: shutting it down through its lifecycle ends the process.
+    status = run_nodes(nodes, MultiThreadedExecutor(), stop)
+    exit_process(status)  # skips the interpreter's slow teardown: see exit_process
 
 
 if __name__ == '__main__':

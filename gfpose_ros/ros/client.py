@@ -90,12 +90,15 @@ def stamp_key(stamp):
 class LiftClient(Node):
     """Publishes frames to a lift node and records, per stamp, the replies and their latency."""
 
-    def __init__(self, namespace='', context=None, reliability=ReliabilityPolicy.RELIABLE):
+    def __init__(self, namespace='', context=None, reliability=ReliabilityPolicy.RELIABLE, topics=None):
+        """``topics`` renames keypoints_2d, camera_info or poses_3d (e.g. to a deployed node's topics)."""
         super().__init__('gfpose_lift_client', namespace=namespace, context=context)
+        topics = {'keypoints_2d': 'keypoints_2d', 'camera_info': 'camera_info', 'poses_3d': 'poses_3d'} | (topics or {})
+        self.topics = topics
         qos = QoSProfile(depth=10, reliability=reliability)
-        self.keypoints_pub = self.create_publisher(Keypoints2DArray, 'keypoints_2d', qos)
-        self.camera_info_pub = self.create_publisher(CameraInfo, 'camera_info', qos)
-        self.create_subscription(Pose3DArray, 'poses_3d', self._on_poses, 100)
+        self.keypoints_pub = self.create_publisher(Keypoints2DArray, topics['keypoints_2d'], qos)
+        self.camera_info_pub = self.create_publisher(CameraInfo, topics['camera_info'], qos)
+        self.create_subscription(Pose3DArray, topics['poses_3d'], self._on_poses, 100)
         self.create_subscription(PoseHypothesesArray, 'pose_hypotheses', self._on_hypotheses, 100)
         self.create_subscription(MarkerArray, 'markers', self._on_markers, 100)
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 100)
@@ -107,10 +110,12 @@ class LiftClient(Node):
         self.hypotheses = {}  # stamp -> PoseHypothesesArray
         self.markers = {}     # stamp -> MarkerArray
         self.diagnostics = []  # DiagnosticStatus of the lift node, in arrival order
+        self.stamp_age = {}   # stamp -> seconds from the header stamp to receiving the poses (wall clock)
 
     def _on_poses(self, msg):
         key = stamp_key(msg.header.stamp)
         self.poses[key] = msg
+        self.stamp_age[key] = time.time() - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
         if key in self.sent:
             self.latency[key] = time.monotonic() - self.sent[key]
 
@@ -139,7 +144,7 @@ class LiftClient(Node):
             if process is not None and process.poll() is not None:
                 raise RuntimeError(f'the lift node exited with code {process.returncode}')
             return (self.keypoints_pub.get_subscription_count() > 0
-                    and self.count_publishers(self.resolve_topic_name('poses_3d')) > 0)
+                    and self.count_publishers(self.resolve_topic_name(self.topics['poses_3d'])) > 0)
         return self.spin_until(connected, timeout, step=0.1)
 
     def send(self, stamp, people, frame_id='camera_optical_frame', camera=None):

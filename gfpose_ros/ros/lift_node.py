@@ -9,17 +9,20 @@ console entry point it configures and activates itself:
 Frames are lifted in the subscription callback from a queue of depth 1, so a frame that arrives
 while the node is busy replaces the waiting one: latency stays flat under load and the replaced
 frames are counted as drops in /diagnostics.
+
+SIGINT, SIGTERM (a second one too) and a lifecycle manager's shutdown end the process cleanly,
+with status 0, after the frame in flight: see run_nodes in node_tools.py.
 """
 
+import inspect
 import sys
 import time
 import types
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo
@@ -28,14 +31,15 @@ from visualization_msgs.msg import MarkerArray
 from gfpose_msgs.msg import Keypoints2DArray, Pose3DArray, PoseHypothesesArray
 from gfpose_ros.backends import BACKENDS, PRECISIONS
 from gfpose_ros.camera import CameraError, check_intrinsics, intrinsics
-from gfpose_ros.lifter import Lifter, confident_joints
+from gfpose_ros.lifter import DEFAULT_KEYPOINT_NOISE, Lifter, confident_joints
 from gfpose_ros.skeleton import NUM_JOINTS
 
 from .conversions import (hypotheses_msg, intrinsics_from_camera_info, person_arrays,
                           poses_msg)
 from .diagnostics import FrameStats
 from .markers import MarkerOptions, pose_markers
-from .node_tools import WARN_PERIOD, GfposeLifecycleNode, parameter_descriptor, startup_parameters
+from .node_tools import (WARN_PERIOD, GfposeLifecycleNode, exit_process, init_rclpy, parameter_descriptor, run_nodes,
+                         startup_parameters)
 
 # The largest people x hypotheses batch of one lift call (the TensorRT engine's batch profile).
 MAX_BATCH = 512
@@ -62,6 +66,9 @@ PARAMETERS = {
     'aggregation': ('reprojection', parameter_descriptor('How hypotheses become one pose', choices=('reprojection', 'mean'))),
     'confidence_threshold': (0.3, parameter_descriptor('2D confidence below which a joint counts as unseen and is completed',
                                               0.0, 1.0)),
+    'keypoint_noise': (DEFAULT_KEYPOINT_NOISE, parameter_descriptor(
+        'Expected 2D keypoint error per axis as a fraction of the person\'s 2D box diagonal; observed joints move onto their '
+        'camera rays by how much this trusts the 2D over the prior. 0 = exact 2D, 10 = ignore the rays', 0.0, 10.0)),
     'min_joints': (4, parameter_descriptor('People with fewer confident joints are dropped', 2, NUM_JOINTS)),
     'person_height': (0.0, parameter_descriptor('Assumed stature in metres (scales the poses); 0 = the model\'s own',
                                        0.0, 2.5)),
@@ -83,7 +90,10 @@ PARAMETERS = {
                                             read_only_after_configure=True)),
 }
 STARTUP = startup_parameters(PARAMETERS)
-LIFTER_SETTINGS = ('num_hypotheses', 'aggregation', 'confidence_threshold', 'min_joints', 'person_height')
+LIFTER_SETTINGS = ('num_hypotheses', 'aggregation', 'confidence_threshold', 'keypoint_noise', 'min_joints',
+                   'person_height')
+LIFTER_DEFAULTS = {name: p.default for name, p in inspect.signature(Lifter).parameters.items()
+                   if p.default is not inspect.Parameter.empty}
 
 
 def validation_error(values):
@@ -93,9 +103,11 @@ def validation_error(values):
                           ('keypoints_reliability', RELIABILITIES)):
         if values[name] not in choices:
             return f'{name} must be one of {", ".join(choices)}, got {values[name]!r}'
-    try:  # the core's own checks, on the candidate values rather than a live Lifter
-        Lifter.validate_settings(types.SimpleNamespace(max_batch=MAX_BATCH,
-                                                       **{k: values[k] for k in LIFTER_SETTINGS}))
+    # The core's own checks, on the candidate values rather than a live Lifter; settings that are
+    # not node parameters keep the Lifter's defaults.
+    candidate = LIFTER_DEFAULTS | {'max_batch': MAX_BATCH} | {k: values[k] for k in LIFTER_SETTINGS}
+    try:
+        Lifter.validate_settings(types.SimpleNamespace(**candidate))
     except ValueError as exc:
         return str(exc)
     if values['max_people'] * values['num_hypotheses'] > MAX_BATCH:
@@ -227,6 +239,8 @@ class LiftNode(GfposeLifecycleNode):
 
     def on_keypoints(self, msg, message_info):
         # Two arguments: rclpy then passes the MessageInfo (sequence numbers, reception time).
+        if self.lifter is None:
+            return  # not configured: frames handed over directly by an in-process camera node
         start = time.monotonic()
         received_ns = message_info.get('received_timestamp') or 0
         self.stats.arrived(message_info)
@@ -309,21 +323,9 @@ class LiftNode(GfposeLifecycleNode):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = LiftNode()
-    try:
-        if node.get_parameter('autostart').value:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().fatal('could not configure the node (see the error above); exiting')
-                return 1
-            node.trigger_activate()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    stop = init_rclpy(args)
+    status = run_nodes([LiftNode()], SingleThreadedExecutor(), stop)
+    exit_process(status)  # skips the interpreter's slow teardown: see exit_process
 
 
 if __name__ == '__main__':

@@ -1,9 +1,19 @@
-"""What the lift node and the camera node share: parameter descriptors, per-reason warnings, shutdown."""
+"""What the lift node and the camera node share: parameter descriptors, per-reason warnings, and
+how a node process starts and stops (``run_nodes``)."""
 
+import atexit
+import os
+import select
+import signal
+import sys
+import threading
 import time
 
+import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.signals import SignalHandlerOptions
 
 WARN_PERIOD = 5.0  # s between two warnings of the same kind
 STARTUP_CONSTRAINT = 'read at configure; change it only while the node is unconfigured'
@@ -43,10 +53,164 @@ class GfposeLifecycleNode(LifecycleNode):
             last[kind] = now
             self.get_logger().warning(message)
 
+    # Called (from the executor's thread) when a lifecycle manager shuts the node down; run_nodes
+    # then ends the process.
+    on_finalized = None
+
     def on_shutdown(self, state):
         """Shutdown from any state releases what deactivate and cleanup would have released."""
         if self._subs:
             self.on_deactivate(state)
         if self._pubs:
             self.on_cleanup(state)
+        if self.on_finalized is not None:
+            self.on_finalized()
         return TransitionCallbackReturn.SUCCESS
+
+
+# ------------------------------------------------------------------ the node process
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# The longest wait for the callback in flight when stopping (a frame takes milliseconds to tenths
+# of a second); past it the process ends without tearing the nodes down under that callback.
+CALLBACK_DRAIN_TIMEOUT = 5.0
+
+
+class StopRequest:
+    """SIGINT, SIGTERM and a lifecycle shutdown, as one wake-up of the main thread.
+
+    rclpy's own signal handlers (what rclpy.init installs by default) shut the context down from
+    their own thread while a callback may be publishing ("Failed to publish: publisher's context
+    is invalid"), then raise KeyboardInterrupt wherever the main thread happens to be (in a
+    Future.__del__, say). Here a signal only writes its number to a pipe (signal.set_wakeup_fd,
+    done by the interpreter's C-level handler in whatever thread the signal lands), and the main
+    thread, which does nothing but wait on that pipe, has run_nodes stop the executor, let the
+    callback in flight finish, then destroy the nodes and shut the context down, in that order.
+
+    Create it before rclpy.init(..., signal_handler_options=SignalHandlerOptions.NO) and before
+    the slow start-up (model loading), so that a signal during start-up is not lost either.
+    """
+
+    def __init__(self):
+        self._read_fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._reason = None
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._ignore)
+        signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+
+    @staticmethod
+    def _ignore(signum, frame):
+        """The work is done by the wake-up pipe. A Python handler must still be installed, one that
+        does nothing: it keeps the default actions (KeyboardInterrupt, death by SIGTERM) away, so a
+        second signal during shutdown, as ros2 launch sends 0.1-0.2 s after the first, is harmless."""
+
+    def request(self, reason):
+        """Ask the main thread to stop (from any thread)."""
+        self._reason = self._reason or reason
+        os.write(self._write_fd, b'\0')
+
+    def requested(self):
+        """Why a stop was requested (the signal's name or a reason), or None; does not block."""
+        try:
+            data = os.read(self._read_fd, 64)
+        except BlockingIOError:
+            return self._reason
+        if data and data[0] and not self._reason:
+            self._reason = signal.Signals(data[0]).name
+        return self._reason
+
+    def wait(self):
+        """Block until a stop is requested; returns why."""
+        while self.requested() is None:
+            select.select([self._read_fd], [], [])
+        return self._reason
+
+
+def init_rclpy(args=None):
+    """rclpy.init for a node process: a StopRequest (returned) instead of rclpy's signal handlers."""
+    stop = StopRequest()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    return stop
+
+
+def autostart(node):
+    """Configure and activate when the node's autostart parameter says so; False (after logging
+    why) when configure fails."""
+    if not node.get_parameter('autostart').value:
+        return True
+    if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        node.get_logger().fatal('could not configure the node (see the error above); exiting')
+        return False
+    node.trigger_activate()
+    return True
+
+
+def run_nodes(nodes, executor, stop):
+    """Start the nodes, spin them until a stop signal or until the first node is shut down through
+    its lifecycle, then tear down in order. Returns the exit status (0, or 1 when a node could not
+    be configured); re-raises an exception from a callback after the teardown."""
+    nodes[0].on_finalized = lambda: stop.request('lifecycle shutdown')
+    failures = []
+    stopping = threading.Event()
+    spinner = None
+    try:
+        for node in nodes:
+            if stop.requested() is None and not autostart(node):
+                return 1
+        if stop.requested() is None:
+            for node in nodes:
+                executor.add_node(node)
+            # Triggered to make the executor's wait return once stopping is set. Its own callback
+            # group: it must run even while the node's default group is busy with a transition.
+            wake = nodes[0].create_guard_condition(lambda: None, callback_group=MutuallyExclusiveCallbackGroup())
+
+            def spin():
+                try:
+                    while not stopping.is_set() and rclpy.ok():
+                        executor.spin_once()
+                except BaseException as exc:  # noqa: B036  re-raised by the main thread below
+                    failures.append(exc)
+                    stop.request('an exception in a callback')
+
+            # The executor spins in a thread so that the main thread is free to wait for signals:
+            # Python runs signal handlers only in the main thread, and never while it is blocked
+            # in rcl_wait. The thread stops itself: Executor.shutdown() from another thread races
+            # with a wait in progress (rclpy 9: "wait set is empty", "destruction was requested").
+            spinner = threading.Thread(target=spin, name='executor', daemon=True)
+            spinner.start()
+            reason = stop.wait()
+            nodes[0].get_logger().info(f'{reason}: shutting down')
+            stopping.set()
+            wake.trigger()
+    finally:
+        if spinner is not None:
+            # The single-threaded executor runs its callback in that thread: this waits for it.
+            spinner.join(CALLBACK_DRAIN_TIMEOUT)
+            if spinner.is_alive():
+                nodes[0].get_logger().error(f'a callback is still running after {CALLBACK_DRAIN_TIMEOUT} s; '
+                                            'exiting without waiting for it')
+                exit_process(1)
+        # No callback starts after this; the multi-threaded executor also waits for those running.
+        executor.shutdown()
+        # Only now, with no callback running, do the publishers and the context go away.
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    if failures:
+        raise failures[0]
+    return 0
+
+
+def exit_process(status):
+    """End the process now, skipping the interpreter's own teardown.
+
+    By now rclpy is shut down and nothing is left that the OS does not release. The teardown of
+    the loaded modules would cost about 0.5 s (torch above all, measured on the 2-core development
+    machine), and during it the default signal actions are back, so the second SIGINT that
+    ros2 launch sends 0.1-0.2 s after the first would kill the process (exit code -2). The atexit
+    handlers, which flush the logs (Python's logging, rcl's file logger), still run.
+    """
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
