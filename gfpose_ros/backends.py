@@ -1,7 +1,8 @@
 """Backends that run the sampler graph, behind one call: ``backend(inputs) -> poses``.
 
-``inputs`` is a dict of float32 numpy arrays named as in ``export.INPUT_NAMES``; the result is
-(B, 17, 3) root-relative metres. ``create_backend`` picks one and says why.
+``inputs`` is a dict of float32 numpy arrays named as in ``export.INPUT_NAMES`` (the tracking
+graph's: ``export.WARM_INPUT_NAMES``); the result is (B, 17, 3) root-relative metres.
+``create_backend`` picks one and says why.
 
 - torch: the reference; eager on CPU, CUDA graphs on a GPU.
 - onnxruntime: the exported graph; CUDA provider where onnxruntime-gpu is installed, else CPU.
@@ -15,7 +16,7 @@ import os
 import numpy as np
 import torch
 
-from .export import INPUT_NAMES, SamplerGraph, export_onnx, file_hash, load_network
+from .export import INPUT_NAMES, WARM_INPUT_NAMES, export_onnx, file_hash, load_network, make_graph
 
 log = logging.getLogger("gfpose_ros.backends")
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
@@ -33,14 +34,16 @@ def default_cache_dir():
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model_path, steps, sampler="ddim", device=None):
+    def __init__(self, model_path, steps, sampler="ddim", device=None, t_start=None):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.graph = SamplerGraph(load_network(model_path, self.device), steps, sampler).to(self.device)
+        self.graph = make_graph(load_network(model_path, self.device), steps, sampler, t_start).to(self.device)
+        self.input_names = self.graph.input_names
         self._cuda_graphs = {}  # batch size -> (graph, static inputs, static output)
 
     @torch.inference_mode()
     def __call__(self, inputs):
-        tensors = [torch.from_numpy(np.ascontiguousarray(inputs[n], dtype=np.float32)).to(self.device) for n in INPUT_NAMES]
+        tensors = [torch.from_numpy(np.ascontiguousarray(inputs[n], dtype=np.float32)).to(self.device)
+                   for n in self.input_names]
         if self.device.type != "cuda":
             return self.graph(*tensors).numpy()
         batch = tensors[0].shape[0]
@@ -63,12 +66,14 @@ class TorchBackend:
         return output.cpu().numpy()
 
 
-def onnx_path_for(model_path, steps, cache_dir, sampler="ddim"):
-    """Export the K-step graph once per model file content; later calls reuse it."""
-    key = f"{file_hash(model_path)[:16]}_{sampler}_k{steps}"
+def onnx_path_for(model_path, steps, cache_dir, sampler="ddim", t_start=None):
+    """Export the K-step graph once per model file content; later calls reuse it.
+
+    ``t_start`` names the tracking graph (warm starts from t_start), cached beside the cold one."""
+    key = f"{file_hash(model_path)[:16]}_{sampler}_k{steps}" + ("" if t_start is None else f"_warm{t_start:g}")
     path = os.path.join(cache_dir, f"sampler_{key}.onnx")
     if not os.path.exists(path):
-        export_onnx(model_path, steps, path, sampler)
+        export_onnx(model_path, steps, path, sampler, t_start)
     return path
 
 
@@ -88,9 +93,10 @@ class OnnxRuntimeBackend:
         except Exception as exc:
             raise BackendError(f"ONNX Runtime cannot load {onnx_path}: {str(exc).splitlines()[0][:200]}") from None
         self.providers = self.session.get_providers()
+        self.input_names = tuple(i.name for i in self.session.get_inputs())
 
     def __call__(self, inputs):
-        feed = {n: np.ascontiguousarray(inputs[n], dtype=np.float32) for n in INPUT_NAMES}
+        feed = {n: np.ascontiguousarray(inputs[n], dtype=np.float32) for n in self.input_names}
         return self.session.run(None, feed)[0]
 
 
@@ -151,8 +157,11 @@ class TensorRTBackend:
 
     name = "tensorrt"
 
-    def __init__(self, onnx_path, cache_dir, precision="fp16", max_batch=512, opt_batch=20, force_rebuild=False):
+    def __init__(self, onnx_path, cache_dir, precision="fp16", max_batch=512, opt_batch=20, force_rebuild=False,
+                 input_names=INPUT_NAMES):
         import tensorrt as trt
+
+        self.input_names = input_names
 
         if not torch.cuda.is_available():
             raise BackendError("TensorRT needs a CUDA GPU and none is visible")
@@ -188,7 +197,7 @@ class TensorRTBackend:
             raise BackendError(f"batch {batch} exceeds the engine's maximum {self.max_batch}")
         stream = torch.cuda.current_stream()
         buffers = {}
-        for name in INPUT_NAMES:
+        for name in self.input_names:
             buffers[name] = torch.from_numpy(np.ascontiguousarray(inputs[name], dtype=np.float32)).cuda()
             self.context.set_input_shape(name, tuple(buffers[name].shape))
         output = torch.empty((batch, 17, 3), dtype=torch.float32, device="cuda")
@@ -248,9 +257,10 @@ def onnxruntime_available():
 
 
 def create_backend(kind, model_path, steps, cache_dir=None, precision="fp16", max_batch=512,
-                   force_rebuild=False, threads=0, sampler="ddim"):
+                   force_rebuild=False, threads=0, sampler="ddim", t_start=None):
     """Build the backend ``kind`` ('auto' picks TensorRT, then ONNX Runtime, then torch).
 
+    With ``t_start`` it runs the tracking graph (export.WARM_INPUT_NAMES: warm starts).
     Returns (backend, reason); the reason says why this backend was chosen.
     """
     if kind not in BACKENDS:
@@ -264,16 +274,18 @@ def create_backend(kind, model_path, steps, cache_dir=None, precision="fp16", ma
             ok, why = check()
             if ok:
                 backend, _ = create_backend(candidate, model_path, steps, cache_dir, precision, max_batch,
-                                            force_rebuild, threads, sampler)
+                                            force_rebuild, threads, sampler, t_start)
                 return backend, f"auto: {why}"
             log.info("auto: skipping %s: %s", candidate, why)
-        return TorchBackend(model_path, steps, sampler), "auto: neither TensorRT nor ONNX Runtime is usable"
+        return (TorchBackend(model_path, steps, sampler, t_start=t_start),
+                "auto: neither TensorRT nor ONNX Runtime is usable")
     if kind == "torch":
-        return TorchBackend(model_path, steps, sampler), "requested"
-    onnx_path = onnx_path_for(model_path, steps, cache_dir, sampler)
+        return TorchBackend(model_path, steps, sampler, t_start=t_start), "requested"
+    onnx_path = onnx_path_for(model_path, steps, cache_dir, sampler, t_start)
     if kind == "onnxruntime":
         return OnnxRuntimeBackend(onnx_path, threads), "requested"
     ok, why = tensorrt_available()
     if not ok:
         raise BackendError(f"tensorrt backend unavailable: {why}")
-    return TensorRTBackend(onnx_path, cache_dir, precision, max_batch, force_rebuild=force_rebuild), "requested"
+    return TensorRTBackend(onnx_path, cache_dir, precision, max_batch, force_rebuild=force_rebuild,
+                           input_names=INPUT_NAMES if t_start is None else WARM_INPUT_NAMES), "requested"

@@ -89,6 +89,22 @@ def cmd_eval(args):
     print(f"wrote {args.out}")
 
 
+def cmd_eval_depth(args):
+    from .depth_eval import evaluate_depth, markdown_table
+    from .evaluate import write_results
+
+    results = evaluate_depth(args.views, args.hypotheses, args.steps, args.seed, args.config, args.sources, args.model,
+                             args.backend, args.threads)
+    table = markdown_table(results)
+    print(table)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    write_results(results, args.out)
+    markdown = os.path.splitext(args.out)[0] + ".md"
+    with open(markdown, "w") as f:
+        f.write(table + "\n")
+    print(f"wrote {args.out} and {markdown}")
+
+
 def cmd_export(args):
     from .export import export_onnx
 
@@ -114,8 +130,21 @@ def cmd_bench(args):
     run(args)
 
 
+def cmd_eval_tracking(args):
+    from .eval_tracking import evaluate_tracking, markdown_table, write_results
+
+    smoothing = {"min_cutoff": args.min_cutoff, "beta": args.beta, "d_cutoff": 1.0}
+    results = evaluate_tracking(args.config, args.source, args.clips, args.people, args.frames, args.noise, args.model,
+                                args.backend, args.threads, args.steps, args.hypotheses, args.warm_steps, args.t_start,
+                                smoothing, args.frame_rate, args.latency_frames, args.seed)
+    write_results(results, args.out)
+    print(markdown_table(results))
+    print(f"wrote {args.out} and {os.path.splitext(args.out)[0]}.md")
+
+
 def build_parser():
     from .backends import BACKENDS, PRECISIONS, default_cache_dir
+    from .lifter import DEFAULT_WARM_STEPS, DEFAULT_WARM_T_START
     from .sampling import SAMPLERS
 
     parser = argparse.ArgumentParser(prog="gfpose", description="GFPose 2D-to-3D human pose lifting (ROS-free tools)")
@@ -169,6 +198,20 @@ def build_parser():
     p.add_argument("--markdown", action="store_true", help="also print the table in Markdown")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("eval-depth", help="absolute position with and without an RGB-D depth image, by distance "
+                       "(held-out mocap, rendered depth)")
+    p.add_argument("--config", default=None, help="training YAML whose held-out sequences to use (default: config/train.yaml)")
+    p.add_argument("--sources", type=lambda s: s.split(","), default=None, help="comma-separated source names")
+    p.add_argument("--model", default=default_model_path())
+    p.add_argument("--backend", default="torch", choices=[b for b in BACKENDS if b != "tensorrt"] + ["tensorrt"])
+    p.add_argument("--views", type=int, default=300, help="views, spread evenly over the 1-2, 2-3, 3-5 and 5-8 m bins")
+    p.add_argument("--hypotheses", type=int, default=20)
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for the backend (0 = its default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=os.path.join(DEFAULT_OUT, "eval_depth.json"), help="JSON; the table goes next to it (.md)")
+    p.set_defaults(func=cmd_eval_depth)
+
     p = sub.add_parser("export", help="export the whole K-step sampler as one ONNX graph")
     p.add_argument("--model", default=default_model_path())
     p.add_argument("--steps", type=int, default=4)
@@ -202,6 +245,30 @@ def build_parser():
     p.add_argument("--cache-dir", default=default_cache_dir())
     p.add_argument("--out-dir", default=os.path.join(DEFAULT_OUT, "bench"))
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("eval-tracking", help="tracked, warm-started lifting vs independent frames on held-out clips "
+                       "of several people: MPJPE, jitter, ID switches, latency")
+    p.add_argument("--config", default=None, help="training YAML whose held-out sequences to use (default: config/train.yaml)")
+    p.add_argument("--source", default="cmu", help="source of the clips (its config stride sets the frame rate)")
+    p.add_argument("--clips", type=int, default=8)
+    p.add_argument("--people", type=_positive_ints, default=[3, 2], help="people per clip, cycled over the clips")
+    p.add_argument("--frames", type=int, default=90, help="frames per clip (>= 3)")
+    p.add_argument("--frame-rate", type=float, default=30.0, help="frames per second of the source after its stride")
+    p.add_argument("--noise", type=float, default=0.01, help="2D jitter std, fraction of the person's 2D size")
+    p.add_argument("--model", default=default_model_path())
+    p.add_argument("--backend", default="onnxruntime", choices=[b for b in BACKENDS if b != "tensorrt"] + ["tensorrt"])
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for the backend (0 = its default)")
+    p.add_argument("--steps", type=int, default=4, help="steps of a cold start")
+    p.add_argument("--hypotheses", type=int, default=20)
+    p.add_argument("--warm-steps", type=int, default=DEFAULT_WARM_STEPS, help="steps of a warm start (<= --steps)")
+    p.add_argument("--t-start", type=float, default=DEFAULT_WARM_T_START,
+                   help="time a warm start's previous pose is noised to, (0.001, 1]")
+    p.add_argument("--min-cutoff", type=float, default=2.0, help="One-Euro minimum cutoff (Hz) of the smoothed run")
+    p.add_argument("--beta", type=float, default=20.0, help="One-Euro speed coefficient (s/m) of the smoothed run")
+    p.add_argument("--latency-frames", type=int, default=300, help="frames timed per graph (0 = skip)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=os.path.join(DEFAULT_OUT, "eval_tracking.json"), help="JSON; the table goes next to it (.md)")
+    p.set_defaults(func=cmd_eval_tracking)
 
     from .offline_demo import add_demo_parser
 

@@ -53,17 +53,9 @@ def make_eval_set(config_path=None, source_names=None, split="val", frames_per_s
     ``noise`` is the 2D jitter's std as a fraction of the person's 2D size; ``outlier_prob``
     adds detector-like gross errors (15% of the size) to that share of joints.
     """
-    config, chosen = _eval_sources(config_path, source_names)
     generator = torch.Generator().manual_seed(seed)
-    poses, groups = [], []
-    for source in chosen:
-        for sequence, frames in load_source(source, split, config["data"]["harmonise_joints"]):
-            idx = np.linspace(0, len(frames) - 1, min(frames_per_sequence, len(frames))).astype(int)
-            poses.append(frames[idx])
-            groups += [source.activity_of(sequence)] * len(idx)
-    if not poses:
-        raise ValueError(f"no {split} sequences in sources {', '.join(s.name for s in chosen)}")
-    world = torch.from_numpy(np.concatenate(poses)).double()
+    world, groups = heldout_world_poses(config_path, source_names, split, frames_per_sequence)
+    world = torch.from_numpy(world).double()
     n = len(world)
     view_config = dataclasses.replace(data.evaluation_view(), noise_range=(noise, noise), outlier_prob=outlier_prob)
     if adult_proportions:
@@ -80,6 +72,21 @@ def make_eval_set(config_path=None, source_names=None, split="val", frames_per_s
             "intrinsics": view["K"].numpy()[keep].astype(np.float32),
             "confidence": confidence[keep].astype(np.float32),
             "group": np.array(groups)[keep]}
+
+
+def heldout_world_poses(config_path=None, source_names=None, split="val", frames_per_sequence=8):
+    """World poses (n, 17, 3) metres, z up, of a training config's held-out sequences (or all of
+    a left-out source), ``frames_per_sequence`` evenly spaced frames each, with their activity labels."""
+    config, chosen = _eval_sources(config_path, source_names)
+    poses, groups = [], []
+    for source in chosen:
+        for sequence, frames in load_source(source, split, config["data"]["harmonise_joints"]):
+            idx = np.linspace(0, len(frames) - 1, min(frames_per_sequence, len(frames))).astype(int)
+            poses.append(frames[idx])
+            groups += [source.activity_of(sequence)] * len(idx)
+    if not poses:
+        raise ValueError(f"no {split} sequences in sources {', '.join(s.name for s in chosen)}")
+    return np.concatenate(poses), groups
 
 
 def make_demo_sequence(config_path=None, source_name="cmu", sequence="test/walking/walking_1", frames=150, seed=3,

@@ -8,6 +8,11 @@ TensorRT run its ONNX export. Inputs (B = people x hypotheses, dynamic):
 - ``pose_3d`` (B, 17, 3) and ``mask_3d`` (B, 17): partial root-relative 3D in metres, for completion
 - ``noise`` (B, 51): the initial noise x_1
 
+The tracking graph (``WarmSamplerGraph``) has two more inputs:
+
+- ``x_prev`` (B, 51): the track's previous pose, root-relative in the model's units (POSE_SCALE m)
+- ``warm`` (B,): 1 = start from x_prev noised to t_start, 0 = start cold from the noise
+
 Output ``poses`` (B, 17, 3): root-relative poses in metres, camera optical frame.
 """
 
@@ -18,10 +23,11 @@ import torch
 from torch import nn
 
 from .model import POSE_SCALE, ScoreNet, make_condition
-from .sampling import SAMPLERS
+from .sampling import SAMPLERS, sample_ddim_tracked
 from .skeleton import NUM_JOINTS
 
 INPUT_NAMES = ("xy", "mask_2d", "pose_3d", "mask_3d", "noise")
+WARM_INPUT_NAMES = INPUT_NAMES + ("x_prev", "warm")
 OUTPUT_NAME = "poses"
 OPSET = 17
 
@@ -58,6 +64,8 @@ class SamplerGraph(nn.Module):
     seeded with ``seed`` on every call, so the reference is reproducible from the same inputs.
     """
 
+    input_names = INPUT_NAMES
+
     def __init__(self, net, steps, sampler="ddim", seed=0):
         super().__init__()
         if sampler not in SAMPLERS:
@@ -82,24 +90,57 @@ class SamplerGraph(nn.Module):
         return x0.view(-1, NUM_JOINTS, 3) * POSE_SCALE
 
 
-def example_inputs(batch=2):
+class WarmSamplerGraph(SamplerGraph):
+    """The tracking graph: per row a cold start (warm = 0) or a warm start from the track's
+    previous pose x_prev noised to ``t_start`` (warm = 1), ``steps`` DDIM evaluations for every
+    row (sampling.sample_ddim_tracked), so a frame's new and continuing people take one call."""
+
+    input_names = WARM_INPUT_NAMES
+
+    def __init__(self, net, steps, t_start):
+        super().__init__(net, steps, "ddim")
+        self.t_start = float(t_start)
+
+    def forward(self, xy, mask_2d, pose_3d, mask_3d, noise, x_prev, warm):
+        embedding = self.net.embed_condition(make_condition(xy, mask_2d, pose_3d / POSE_SCALE, mask_3d))
+        x0 = sample_ddim_tracked(lambda x, t: self.net.denoise(x, t, embedding), noise, x_prev, warm, self.steps,
+                                 self.t_start)
+        return x0.view(-1, NUM_JOINTS, 3) * POSE_SCALE
+
+
+def make_graph(net, steps, sampler="ddim", t_start=None):
+    """The cold graph, or with ``t_start`` the tracking graph (warm starts; DDIM only)."""
+    if t_start is None:
+        return SamplerGraph(net, steps, sampler)
+    if sampler != "ddim":
+        raise ValueError(f"warm starts need the ddim sampler, not {sampler!r}")
+    return WarmSamplerGraph(net, steps, t_start)
+
+
+def example_inputs(batch=2, warm=False):
     g = torch.Generator().manual_seed(0)
-    return (0.2 * torch.randn(batch, NUM_JOINTS, 2, generator=g), torch.ones(batch, NUM_JOINTS),
-            torch.zeros(batch, NUM_JOINTS, 3), torch.zeros(batch, NUM_JOINTS),
-            torch.randn(batch, NUM_JOINTS * 3, generator=g))
+    inputs = (0.2 * torch.randn(batch, NUM_JOINTS, 2, generator=g), torch.ones(batch, NUM_JOINTS),
+              torch.zeros(batch, NUM_JOINTS, 3), torch.zeros(batch, NUM_JOINTS),
+              torch.randn(batch, NUM_JOINTS * 3, generator=g))
+    if warm:  # rows alternate warm and cold, so both branches are traced and checked
+        inputs += (torch.randn(batch, NUM_JOINTS * 3, generator=g), (torch.arange(batch) % 2 == 0).float())
+    return inputs
 
 
-def export_onnx(model_path, steps, out_path, sampler="ddim"):
-    """Export the ``steps``-step sampler of ``model_path`` as one graph and check it."""
+def export_onnx(model_path, steps, out_path, sampler="ddim", t_start=None):
+    """Export the ``steps``-step sampler of ``model_path`` as one graph and check it.
+
+    With ``t_start`` it is the tracking graph (WarmSamplerGraph)."""
     import onnx
 
-    graph = SamplerGraph(load_network(model_path), steps, sampler)
+    graph = make_graph(load_network(model_path), steps, sampler, t_start)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     tmp = out_path + ".tmp"
     batch = {0: "batch"}
-    torch.onnx.export(graph, example_inputs(), tmp, input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
-                      dynamic_axes={name: batch for name in INPUT_NAMES + (OUTPUT_NAME,)}, opset_version=OPSET,
-                      dynamo=False)
+    names = graph.input_names
+    torch.onnx.export(graph, example_inputs(warm=t_start is not None), tmp, input_names=list(names),
+                      output_names=[OUTPUT_NAME], dynamic_axes={name: batch for name in names + (OUTPUT_NAME,)},
+                      opset_version=OPSET, dynamo=False)
     onnx.checker.check_model(onnx.load(tmp), full_check=True)
     os.replace(tmp, out_path)
     return out_path

@@ -18,6 +18,8 @@ import numpy as np
 
 from .backends import create_backend
 from .camera import check_intrinsics, fit_root_translation, pixels_to_normalized, toward_rays
+from .depth_fusion import DepthFusionConfig, as_depth_image, fuse_depth, place_with_depth
+from .model import POSE_SCALE, T_MIN
 from .skeleton import NUM_JOINTS, layout_size, stature, to_h36m
 
 # realpath: under colcon --symlink-install the package may be imported through build/, whose
@@ -29,6 +31,12 @@ REPROJECTION_TEMPERATURE = 0.05  # reprojection error scale, in units of the per
 # of the training noise; it sets how far the published joints move onto their 2D rays
 # (measured in models/MODEL_CARD.md on exact, clean and detector-like noisy 2D).
 DEFAULT_KEYPOINT_NOISE = 0.03
+# Warm starts (a tracked person's previous pose noised to t_start, then warm_steps DDIM steps),
+# measured by `gfpose eval-tracking`. The pose given the 2D is known to a few cm, far tighter
+# than the noise at t = 0.3-0.5, where the previous pose is all but forgotten; noise of ~3 cm
+# (t = 0.03, sigma 0.11 x POSE_SCALE) keeps it: jitter 56 -> 19 mm/frame^2, MPJPE 56 -> 52 mm.
+DEFAULT_WARM_STEPS = 2
+DEFAULT_WARM_T_START = 0.03
 
 
 class InputError(ValueError):
@@ -55,6 +63,24 @@ class LiftResult:
     joint_std: np.ndarray   # (N, 17) metres
     observed: np.ndarray    # (N, 17) bool
     confidence: np.ndarray  # (N,) 0..1: observed share x mean confidence of observed joints
+    # (N, 51) the pose root-relative in the model's units (POSE_SCALE m, before person_height):
+    # what the person's next frame warm-starts from (Lifter.lift's ``previous``).
+    model_poses: np.ndarray = None
+    # Per person (N,): where the absolute position came from, 'depth' (a depth image fixed the
+    # distance and the body's size) or 'monocular' (the 2D fit at the model's body size); why
+    # depth was or was not used; and the body's size relative to the monocular pose (1 = not rescaled).
+    position_source: np.ndarray = None
+    depth_reason: np.ndarray = None
+    body_scale: np.ndarray = None
+
+    def __post_init__(self):
+        n = len(self.poses)
+        if self.position_source is None:
+            self.position_source = np.full(n, "monocular")
+        if self.depth_reason is None:
+            self.depth_reason = np.full(n, "no depth image")
+        if self.body_scale is None:
+            self.body_scale = np.ones(n)
 
 
 def confident_joints(uv, confidence, threshold):
@@ -65,10 +91,18 @@ def confident_joints(uv, confidence, threshold):
 class Lifter:
     def __init__(self, model_path=None, backend="auto", num_hypotheses=20, steps=4, aggregation="reprojection",
                  confidence_threshold=0.3, min_joints=4, person_height=0.0, cache_dir=None, precision="fp16",
-                 max_batch=512, seed=0, threads=0, sampler="ddim", keypoint_noise=DEFAULT_KEYPOINT_NOISE):
+                 max_batch=512, seed=0, threads=0, sampler="ddim", keypoint_noise=DEFAULT_KEYPOINT_NOISE,
+                 warm_steps=DEFAULT_WARM_STEPS, warm_t_start=DEFAULT_WARM_T_START,
+                 depth_fusion=DepthFusionConfig()):
         self.model_path = model_path or default_model_path()
         self.backend, self.backend_reason = create_backend(backend, self.model_path, steps, cache_dir, precision,
                                                            max_batch, threads=threads, sampler=sampler)
+        # The tracking graph is built on the first warm start (warm_backend), with these settings.
+        self._warm_backend = None
+        self._backend_settings = {"cache_dir": cache_dir, "precision": precision, "max_batch": max_batch,
+                                  "threads": threads, "sampler": sampler}
+        self.warm_steps = warm_steps
+        self.warm_t_start = warm_t_start
         self.steps = steps
         self.max_batch = max_batch
         self.num_hypotheses = num_hypotheses
@@ -78,6 +112,7 @@ class Lifter:
         self.person_height = person_height
         self.keypoint_noise = keypoint_noise
         self.rng = np.random.default_rng(seed)
+        self.depth_fusion = depth_fusion  # frozen: one default instance is safe to share
         self.validate_settings()
 
     def validate_settings(self):
@@ -93,6 +128,23 @@ class Lifter:
             raise InputError(f"keypoint_noise must be in [0, 10] (fraction of the person's 2D box diagonal), got {self.keypoint_noise}")
         if not (self.person_height == 0 or 0.5 <= self.person_height <= 2.5):
             raise InputError(f"person_height must be 0 (use the model's) or 0.5..2.5 m, got {self.person_height}")
+        if not isinstance(self.depth_fusion, DepthFusionConfig):
+            raise InputError(f"depth_fusion must be a depth_fusion.DepthFusionConfig, got {type(self.depth_fusion).__name__}")
+        if not 1 <= self.warm_steps <= 100:
+            raise InputError(f"warm_steps must be 1..100, got {self.warm_steps}")
+        if not T_MIN < self.warm_t_start <= 1.0:
+            raise InputError(f"warm_t_start must be in ({T_MIN}, 1], got {self.warm_t_start}")
+
+    def warm_backend(self):
+        """The tracking graph (cold and warm rows in one call) on the cold graph's backend; built
+        on first use, so a lifter that never warm-starts never exports it. A node calls this at
+        configure time to keep the export out of its first tracked frame."""
+        if self._warm_backend is None:
+            if self._backend_settings["sampler"] != "ddim":
+                raise InputError(f"warm starts need the ddim sampler, not {self._backend_settings['sampler']!r}")
+            self._warm_backend, _ = create_backend(self.backend.name, self.model_path, self.warm_steps,
+                                                   t_start=self.warm_t_start, **self._backend_settings)
+        return self._warm_backend
 
     def prepare(self, uv, confidence, K, layout="h36m17"):
         """Validate and map to H36M-17. Returns (uv (N,17,2), confidence (N,17), K (N,3,3))."""
@@ -114,13 +166,27 @@ class Lifter:
         uv, confidence = to_h36m(layout, uv, confidence)
         return uv, confidence, K
 
-    def lift(self, uv, confidence, K, layout="h36m17", noise=None, pose_3d=None, mask_3d=None):
+    def lift(self, uv, confidence, K, layout="h36m17", noise=None, pose_3d=None, mask_3d=None, previous=None,
+             depth=None):
         """Lift N people. ``noise`` (N, H, 51) makes a run reproducible; by default it is drawn here.
 
         ``pose_3d`` (N, 17, 3) root-relative metres with ``mask_3d`` (N, 17) adds known 3D joints
-        (3D completion). Raises InputError, LayoutError or CameraError on bad input.
+        (3D completion). ``previous`` (a tracker's, see tracking.TrackedLifter) gives per person
+        the last frame's ``model_poses`` row (51 numbers) or None: those people warm-start from it
+        (noised to warm_t_start, warm_steps steps), the others start cold, all in one call of the
+        tracking graph; with no previous pose at all the cold graph runs, exactly as without.
+        ``depth`` (H, W) float metres (0 or NaN = no data), a depth image aligned to the image the
+        keypoints come from (depth_fusion.depth_to_metres converts a ROS one): it sets each
+        person's distance and body size where it can (``position_source`` 'depth'), else the
+        monocular fit stays, with the reason in ``depth_reason``; bad data never raises.
+        Raises InputError, LayoutError or CameraError on bad input.
         """
         uv, confidence, K = self.prepare(uv, confidence, K, layout)
+        if depth is not None:
+            try:
+                depth = as_depth_image(depth)
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
         n, h = len(uv), self.num_hypotheses
         observed = confident_joints(uv, confidence, self.confidence_threshold)
         counts = observed.sum(1)
@@ -134,10 +200,11 @@ class Lifter:
         noise = np.asarray(noise, dtype=np.float32)
         if noise.shape != (n, h, NUM_JOINTS * 3):
             raise InputError(f"noise must have shape {(n, h, NUM_JOINTS * 3)}, got {noise.shape}")
+        warm = self._warm_starts(previous, n)
         if n == 0:
             empty = np.zeros((0, NUM_JOINTS))
             return LiftResult(np.zeros((0, NUM_JOINTS, 3)), np.zeros((0, h, NUM_JOINTS, 3)), np.zeros((0, h)),
-                              empty, empty.astype(bool), np.zeros(0))
+                              empty, empty.astype(bool), np.zeros(0), np.zeros((0, NUM_JOINTS * 3)))
         xy = pixels_to_normalized(uv, K)
         weights_2d = np.where(observed, confidence, 0.0)
         if pose_3d is None:
@@ -148,11 +215,43 @@ class Lifter:
 
         inputs = {"xy": repeat(np.where(observed[..., None], xy, 0.0)), "mask_2d": repeat(observed),
                   "pose_3d": repeat(pose_3d), "mask_3d": repeat(mask_3d), "noise": noise.reshape(n * h, -1)}
-        rel = self.backend(inputs).astype(np.float64).reshape(n, h, NUM_JOINTS, 3)
+        if warm is None:
+            rel = self.backend(inputs)
+        else:
+            x_prev, is_warm = warm
+            rel = self.warm_backend()(dict(inputs, x_prev=repeat(x_prev), warm=repeat(is_warm)))
+        rel = rel.astype(np.float64).reshape(n, h, NUM_JOINTS, 3)
         rel = rel - rel[:, :, :1]
+        height_scale = np.ones(n)
         if self.person_height:
-            rel = rel * (self.person_height / stature(rel))[..., None, None]
-        return self.aggregate(rel, xy, weights_2d, observed, confidence)
+            factor = self.person_height / stature(rel)  # (N, H)
+            rel = rel * factor[..., None, None]
+            height_scale = factor.mean(1)
+        result = self.aggregate(rel, xy, weights_2d, observed, confidence)
+        # Back in the model's units (undoing person_height), as the next frame's warm start.
+        result.model_poses = ((result.poses - result.poses[:, :1]) /
+                              (POSE_SCALE * height_scale[:, None, None])).reshape(n, -1)
+        if depth is not None:
+            result = place_with_depth(result, fuse_depth(depth, uv, xy, weights_2d, result.poses, self.depth_fusion))
+        return result
+
+    def _warm_starts(self, previous, n):
+        """(x_prev (N, 51), warm (N,)) from ``previous``, or None when nobody has a previous pose."""
+        if previous is None:
+            return None
+        if len(previous) != n:
+            raise InputError(f"previous must hold one entry (a pose or None) per person: {n}, got {len(previous)}")
+        if all(p is None for p in previous):
+            return None
+        x_prev, is_warm = np.zeros((n, NUM_JOINTS * 3)), np.zeros(n)
+        for i, pose in enumerate(previous):
+            if pose is None:
+                continue
+            pose = np.asarray(pose, dtype=np.float64).reshape(-1)
+            if pose.shape != (NUM_JOINTS * 3,) or not np.isfinite(pose).all():
+                raise InputError(f"previous[{i}] must be None or {NUM_JOINTS * 3} finite numbers (a model_poses row)")
+            x_prev[i], is_warm[i] = pose, 1.0
+        return x_prev, is_warm
 
     def aggregate(self, rel, xy, weights_2d, observed, confidence):
         n, h = rel.shape[:2]

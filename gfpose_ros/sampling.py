@@ -85,4 +85,22 @@ def sample_ddim_warm(denoiser, x_prev, noise, steps, t_start):
     return _ddim(denoiser, alpha_0 * x_prev + sigma_0 * noise, grid)
 
 
+def sample_ddim_tracked(denoiser, noise, x_prev, warm, steps, t_start):
+    """Cold and warm starts in one batch: ``steps`` network evaluations for every row.
+
+    Rows with ``warm`` (B,) = 1 are sample_ddim_warm(x_prev, noise, steps, t_start): a tracked
+    person's previous pose noised to t_start. Rows with warm = 0 are sample_ddim(noise, steps):
+    a new person. Each row follows its own time grid, so new and continuing people share one
+    graph call; the denoiser gets t per row, shape (B, 1).
+    """
+    if not T_MIN < t_start <= 1.0:
+        raise ValueError(f"t_start must lie in ({T_MIN}, 1], got {t_start}")
+    cold = time_grid(steps, dtype=noise.dtype).to(noise.device)
+    hot = time_grid(steps, t_max=t_start, dtype=noise.dtype).to(noise.device)
+    is_warm = warm.reshape(-1, 1) > 0.5
+    grid = torch.where(is_warm, hot[:, None, None], cold[:, None, None])  # (steps + 1, B, 1)
+    alpha_0, sigma_0 = alpha_sigma(hot[0])
+    return _ddim(denoiser, torch.where(is_warm, alpha_0 * x_prev + sigma_0 * noise, noise), grid)
+
+
 SAMPLERS = {"ddim": sample_ddim, "euler_maruyama": sample_euler_maruyama}
