@@ -3,6 +3,13 @@
     ros2 launch gfpose_ros camera.launch.py image_topic:=/camera/color/image_raw \\
         camera_info_topic:=/camera/color/camera_info
     ros2 launch gfpose_ros camera.launch.py detector:=mediapipe_hog debug_image:=true rviz:=true
+    ros2 launch gfpose_ros camera.launch.py image_topic:=/camera/color/image_raw \
+        camera_info_topic:=/camera/color/camera_info use_depth:=true \
+        depth_topic:=/camera/aligned_depth_to_color/image_raw     # RGB-D (RealSense-style)
+
+With use_depth:=true the lift node also subscribes to the depth image aligned to the colour
+camera and pairs it with each frame's keypoints by stamp (the keypoints carry the colour
+image's stamp), in either process layout.
 
 By default (single_process:=true) the camera node and the lift node share one process and a
 multi-threaded executor, and the keypoints go from one to the other as a Python object, with no
@@ -34,13 +41,16 @@ def _flag(context, name):
 def pipeline(context):
     # Arguments override params_file only when given, so a params file can choose them.
     overrides = {'autostart': _flag(context, 'autostart'), 'publish_debug_image': _flag(context, 'debug_image')}
+    if LaunchConfiguration('use_depth').perform(context):
+        overrides['use_depth'] = _flag(context, 'use_depth')
     for argument, parameter in (('detector', 'detector'), ('model', 'model_path'), ('backend', 'backend')):
         value = LaunchConfiguration(argument).perform(context)
         if value:
             overrides[parameter] = value
     params = [LaunchConfiguration('params_file'), overrides]
     image_remappings = [('image', LaunchConfiguration('image_topic')),
-                        ('camera_info', LaunchConfiguration('camera_info_topic'))]
+                        ('camera_info', LaunchConfiguration('camera_info_topic')),
+                        ('depth_image', LaunchConfiguration('depth_topic'))]
     common = dict(package='gfpose_ros', namespace=LaunchConfiguration('namespace'), output='screen')
     if _flag(context, 'single_process'):
         # No name= here: it would rename both nodes of the process (gfpose_camera, gfpose_lift).
@@ -50,7 +60,8 @@ def pipeline(context):
         LifecycleNode(executable='gfpose_camera', name='gfpose_camera', parameters=params,
                       remappings=image_remappings, **common),
         LifecycleNode(executable='gfpose_lift', name='gfpose_lift', parameters=params,
-                      remappings=[('camera_info', LaunchConfiguration('camera_info_topic'))], **common),
+                      remappings=[('camera_info', LaunchConfiguration('camera_info_topic')),
+                                  ('depth_image', LaunchConfiguration('depth_topic'))], **common),
     ]
 
 
@@ -62,6 +73,10 @@ def generate_launch_description():
         DeclareLaunchArgument('image_topic', default_value='image', description='Input sensor_msgs/Image topic'),
         DeclareLaunchArgument('camera_info_topic', default_value='camera_info',
                               description='Input sensor_msgs/CameraInfo topic of the same camera'),
+        DeclareLaunchArgument('use_depth', default_value='',
+                              description='true: place people with the aligned depth image; empty = as in params_file'),
+        DeclareLaunchArgument('depth_topic', default_value='depth_image',
+                              description='Input sensor_msgs/Image depth aligned to the colour camera (16UC1 or 32FC1)'),
         DeclareLaunchArgument('namespace', default_value='', description='Namespace of the nodes and their topics'),
         DeclareLaunchArgument('detector', default_value='',
                               description='mediapipe, mediapipe_hog or onnx; empty = as in params_file'),

@@ -3,6 +3,8 @@
     ros2 launch gfpose_ros lift.launch.py
     ros2 launch gfpose_ros lift.launch.py namespace:=front keypoints_topic:=/yolo/keypoints \\
         camera_info_topic:=/camera/color/camera_info backend:=tensorrt rviz:=true
+    ros2 launch gfpose_ros lift.launch.py use_depth:=true \
+        depth_topic:=/camera/aligned_depth_to_color/image_raw   # an RGB-D camera (RealSense-style)
 
 With autostart:=true (the default) the node configures and activates itself, like the console
 entry point; with autostart:=false it waits for a lifecycle manager (ros2 lifecycle set ...).
@@ -20,6 +22,9 @@ from gfpose_ros.ros import launch_support
 def lift_node(context):
     # model and backend override params_file only when given, so a params file can choose them.
     overrides = {'autostart': LaunchConfiguration('autostart').perform(context).lower() in ('true', '1')}
+    use_depth = LaunchConfiguration('use_depth').perform(context).lower()
+    if use_depth:
+        overrides['use_depth'] = use_depth in ('true', '1')
     for argument, parameter in (('model', 'model_path'), ('backend', 'backend')):
         value = LaunchConfiguration(argument).perform(context)
         if value:
@@ -33,6 +38,7 @@ def lift_node(context):
         remappings=[
             ('keypoints_2d', LaunchConfiguration('keypoints_topic')),
             ('camera_info', LaunchConfiguration('camera_info_topic')),
+            ('depth_image', LaunchConfiguration('depth_topic')),
         ],
         output='screen',
     )]
@@ -52,6 +58,10 @@ def generate_launch_description():
                               description='Input gfpose_msgs/Keypoints2DArray topic'),
         DeclareLaunchArgument('camera_info_topic', default_value='camera_info',
                               description='Input sensor_msgs/CameraInfo topic of the same camera'),
+        DeclareLaunchArgument('use_depth', default_value='',
+                              description='true: place people with the aligned depth image; empty = as in params_file'),
+        DeclareLaunchArgument('depth_topic', default_value='depth_image',
+                              description='Input sensor_msgs/Image depth aligned to the colour camera (16UC1 or 32FC1)'),
         DeclareLaunchArgument('autostart', default_value='true',
                               description='Configure and activate on start (false: wait for a lifecycle manager)'),
         DeclareLaunchArgument('rviz', default_value='false',

@@ -169,16 +169,18 @@ def test_camera_launch_file_wiring(monkeypatch):
     assert 'dds_profile' in arguments
     pipeline = opaque_function(entities, 'pipeline').kwargs['function']
     context = {'autostart': 'true', 'debug_image': 'false', 'detector': 'mediapipe_hog', 'model': '', 'backend': '',
-               'single_process': 'true'}
+               'single_process': 'true', 'use_depth': ''}
     [node] = pipeline(context)
     assert node.kwargs['executable'] == 'gfpose_camera' and 'name' not in node.kwargs
     assert node.kwargs['parameters'][1:] == [{'autostart': True, 'publish_debug_image': False,
                                               'detector': 'mediapipe_hog'}, {'lift_in_process': True}]
     remapped = {source: target.args[0] for source, target in node.kwargs['remappings']}
-    assert remapped == {'image': 'image_topic', 'camera_info': 'camera_info_topic'}
-    camera, lift = pipeline({**context, 'single_process': 'false'})
+    assert remapped == {'image': 'image_topic', 'camera_info': 'camera_info_topic', 'depth_image': 'depth_topic'}
+    camera, lift = pipeline({**context, 'single_process': 'false', 'use_depth': 'true'})
     assert (camera.kwargs['executable'], lift.kwargs['executable']) == ('gfpose_camera', 'gfpose_lift')
     assert camera.kwargs['parameters'] == lift.kwargs['parameters']  # one params file for both
+    assert lift.kwargs['parameters'][1]['use_depth'] is True
+    assert {source: target.args[0] for source, target in lift.kwargs['remappings']}['depth_image'] == 'depth_topic'
 
 
 def test_camera_params_file_matches_the_nodes():

@@ -177,9 +177,34 @@ def test_known_person_height_gives_metric_root_position(ros, sequence):
     assert np.mean(errors) < MAX_ROOT_ERROR_KNOWN_HEIGHT_M
 
 
+def test_a_track_id_survives_a_one_frame_gap(ros, sequence):
+    """People sent without ids: each keeps its track id from frame to frame, also across a
+    frame where it was not seen, and two people never swap."""
+    from gfpose_ros.ros.conversions import poses_from_msg
+
+    ctx, client, node = ros
+    frames = Frames(sequence)
+    conf = np.full(17, 0.9, dtype=np.float32)
+    offset = np.array([250.0, 0.0], np.float32)
+
+    def frame(index, people=('left', 'right')):
+        uv = sequence['keypoints_2d'][index]
+        both = {'left': ('', 'h36m17', uv - offset, conf), 'right': ('', 'h36m17', uv + offset, conf)}
+        stamp, reply = request(client, frames, [both[p] for p in people])
+        assert reply is not None
+        return dict(zip(people, poses_from_msg(reply)['ids']))
+
+    first = frame(20)
+    assert first['left'] != first['right'] and all(first.values())
+    assert frame(21) == first
+    assert frame(22, ('right',)) == {'right': first['right']}  # left unseen for one frame
+    assert frame(23) == first  # ... and back under its id
+    assert frame(24, ('right', 'left')) == first  # the order of the message does not matter
+
+
 def test_people_batch_ids_and_layouts(ros, sequence):
-    """Several people in one frame, in different layouts: ids pass through in order, and joints a
-    layout lacks come back completed."""
+    """Several people in one frame, in different layouts: a detector's ids pass through in order,
+    a person without one gets a track id, and joints a layout lacks come back completed."""
     from gfpose_ros.ros.conversions import poses_from_msg
     from gfpose_ros.skeleton import LAYOUTS
 
@@ -196,7 +221,7 @@ def test_people_batch_ids_and_layouts(ros, sequence):
     stamp, reply = request(client, frames, people)
     assert reply is not None
     got = poses_from_msg(reply)
-    assert got['ids'] == ['a', 'b', '']
+    assert got['ids'][:2] == ['a', 'b'] and got['ids'][2].isdigit()
     not_in_coco = np.array([j not in LAYOUTS['coco17'][1] for j in range(17)])
     np.testing.assert_array_equal(got['completed'][1], not_in_coco)
     assert not got['completed'][0].any()

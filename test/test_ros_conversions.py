@@ -122,3 +122,25 @@ def test_frame_stats_count_sequence_gaps_per_publisher():
     stats.arrived({'publication_sequence_number': None, 'publisher_gid': None})
     values = {kv.key: kv.value for kv in stats.status('lift', 'torch', '').values}
     assert values['frames dropped'].startswith('unknown')
+
+
+def test_depth_images_in_millimetres_and_metres():
+    from gfpose_ros.ros.image_conversion import ImageError, depth_image_to_metres, depth_msg
+
+    metres = np.array([[0.0, 1.234, 4.5], [np.nan, 2.0, 65.6]])
+    mm = depth_image_to_metres(depth_msg(_header(), metres, '16UC1'))
+    np.testing.assert_allclose(mm, [[0, 1.234, 4.5], [0, 2.0, 65.535]], atol=1e-6)  # 16 bits saturate at 65.535 m
+    np.testing.assert_allclose(depth_image_to_metres(depth_msg(_header(), metres, '32FC1')),
+                               [[0, 1.234, 4.5], [0, 2.0, 65.6]], atol=1e-6)  # NaN = no data = 0
+    padded = depth_msg(_header(), metres, '16UC1')  # a row stride with padding, big-endian
+    rows = np.frombuffer(padded.data, '<u2').reshape(2, 3).astype('>u2')
+    padded.is_bigendian, padded.step = 1, 8
+    padded.data = np.concatenate([rows, np.zeros((2, 1), '>u2')], axis=1).astype('>u2').tobytes()
+    np.testing.assert_allclose(depth_image_to_metres(padded), mm)
+    for change, reason in ((dict(encoding='rgb8'), 'unsupported depth encoding'), (dict(width=0), 'empty'),
+                           (dict(step=5), 'step'), (dict(data=b'\0' * 4), 'truncated')):
+        bad = depth_msg(_header(), metres, '16UC1')
+        for key, value in change.items():
+            setattr(bad, key, value)
+        with pytest.raises(ImageError, match=reason):
+            depth_image_to_metres(bad)

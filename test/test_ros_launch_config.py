@@ -90,15 +90,18 @@ def test_launch_description_starts_the_lifecycle_node(monkeypatch):
     assert {'params_file', 'model', 'backend', 'namespace', 'keypoints_topic', 'camera_info_topic',
             'autostart'} <= set(arguments)
     opaque = opaque_function(entities, 'lift_node')
-    context = {'autostart': 'true', 'model': '/tmp/m.pt', 'backend': ''}
+    context = {'autostart': 'true', 'model': '/tmp/m.pt', 'backend': '', 'use_depth': ''}
     node = opaque.kwargs['function'](context)[0]
     assert (node.kwargs['package'], node.kwargs['executable']) == ('gfpose_ros', 'gfpose_lift')
     params_file, overrides = node.kwargs['parameters']
     assert params_file.args == ('params_file',)
     assert overrides == {'autostart': True, 'model_path': '/tmp/m.pt'}  # an empty backend keeps the file's
     remapped = {source: target.args[0] for source, target in node.kwargs['remappings']}
-    assert remapped == {'keypoints_2d': 'keypoints_topic', 'camera_info': 'camera_info_topic'}
+    assert remapped == {'keypoints_2d': 'keypoints_topic', 'camera_info': 'camera_info_topic',
+                        'depth_image': 'depth_topic'}
     assert node.kwargs['namespace'].args == ('namespace',)
+    rgbd = opaque.kwargs['function'](dict(context, use_depth='true'))[0]
+    assert rgbd.kwargs['parameters'][1] == {'autostart': True, 'model_path': '/tmp/m.pt', 'use_depth': True}
 
 
 def test_params_file_matches_the_node_declarations():

@@ -6,6 +6,11 @@ bundled recording), waits for the poses, and repeats. One frame in flight at a t
 figures are the node's latency without queueing. Prints p50/p90/p99 and writes
 outputs/bench_e2e.json with the machine named.
 
+``--depth`` also publishes, before each frame, a depth image rendered from the recording's
+ground truth (16UC1, aligned, the same stamp) and starts the node with use_depth:=true; both
+processes get the large-image Fast DDS profile (config/fastdds_large_images.xml) unless DDS
+settings are already in the environment.
+
 ``--attach`` measures a node that is already running (yours, on your topics) instead:
 
     python -m gfpose_ros.ros.bench_e2e --attach --keypoints-topic /front/keypoints_2d \
@@ -28,11 +33,16 @@ import time
 
 import numpy as np
 import rclpy
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from gfpose_ros.bench import machine_info
 
 from .client import (LiftClient, frame_stamp, load_demo_sequence, node_overrides, package_file, start_lift_node,
                      stop_process)
+from .image_conversion import depth_msg
+from .launch_support import dds_environment
 
 NAMESPACE = '/gfpose_bench'
 
@@ -51,14 +61,26 @@ def node_dropped_frames(diagnostics):
     return int(value) if value.isdigit() else None
 
 
+def rendered_depth_images(seq):
+    """A depth image (metres) per frame of the recording, rendered from its ground truth."""
+    from gfpose_ros.depth_render import render_depth, room_planes
+
+    poses = seq['poses_3d'] / 1000.0  # millimetres in the recording
+    return [render_depth(pose, seq['intrinsics'], tuple(seq['image_size']), seed=i,
+                         planes=room_planes(pose, np.array([0.0, -1.0, 0.0]))) for i, pose in enumerate(poses)]
+
+
 def measure_own_node(args):
     """Start the node, measure it, stop it: (latencies ms, lost, diagnostics, extra record fields)."""
     seq = load_demo_sequence()
     camera = (seq['intrinsics'], *seq['image_size'])
     params_file = args.params_file or package_file('config', 'lift.yaml')
     log_file = os.path.splitext(args.out)[0] + '_lift_node.log'
-    node = start_lift_node(params_file, NAMESPACE, node_overrides(args), log_file)
+    overrides = node_overrides(args) | ({'use_depth': 'true'} if args.depth else {})
+    depth_images = rendered_depth_images(seq) if args.depth else None
+    node = start_lift_node(params_file, NAMESPACE, overrides, log_file)
     client = LiftClient(namespace=NAMESPACE)
+    depth_pub = client.create_publisher(Image, 'depth_image', qos_profile_sensor_data) if args.depth else None
     latencies, lost = [], 0
     try:
         if not client.wait_for_node(120.0, node):
@@ -69,6 +91,10 @@ def measure_own_node(args):
         for i in range(args.warmup + args.frames):
             f = i % len(seq['keypoints_2d'])
             people = [('person_0', 'h36m17', seq['keypoints_2d'][f], seq['confidence'][f])]
+            if depth_images is not None:  # the camera's depth arrives just before the detector's keypoints
+                header = Header(frame_id='camera_optical_frame')
+                header.stamp.sec, header.stamp.nanosec = 1, i
+                depth_pub.publish(depth_msg(header, depth_images[f]))
             reply = client.request((1, i), people, timeout=1.0, camera=camera)
             if i >= args.warmup:
                 if reply is None:
@@ -81,7 +107,8 @@ def measure_own_node(args):
         stop_process(node)
     diagnostics = list(client.diagnostics)
     client.close()
-    return latencies, lost, diagnostics, {'params_file': params_file, 'log': log_file}
+    return latencies, lost, diagnostics, {'params_file': params_file, 'log': log_file,
+                                          'depth_image': 'rendered 16UC1 per frame' if args.depth else 'none'}
 
 
 def measure_attached(args):
@@ -147,6 +174,8 @@ def main(argv=None):
     p.add_argument('--backend', help='override the backend parameter')
     p.add_argument('-p', '--param', action='append', default=[], metavar='NAME:=VALUE',
                    help='override a node parameter (repeatable), e.g. -p num_threads:=1')
+    p.add_argument('--depth', action='store_true',
+                   help='also publish a rendered aligned depth image per frame, node with use_depth:=true')
     p.add_argument('--out', default=os.path.join('outputs', 'bench_e2e.json'))
     attach = p.add_argument_group('measuring a node that is already running')
     attach.add_argument('--attach', action='store_true', help='do not start a node: measure the one on these topics')
@@ -165,6 +194,10 @@ def main(argv=None):
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
 
     os.makedirs(os.path.dirname(args.out) or '.', exist_ok=True)
+    if args.depth:  # before rclpy.init, and inherited by the node: depth images are large messages
+        variables, note = dds_environment(package_file('config', 'fastdds_large_images.xml'))
+        os.environ.update(variables)
+        print(note)
     rclpy.init()
     try:
         latencies, dropped, diagnostics, fields = (measure_attached if args.attach else measure_own_node)(args)

@@ -12,6 +12,7 @@ from sensor_msgs.msg import CameraInfo
 
 from gfpose_msgs.msg import (Keypoints2DArray, Person2D, Person3D, Pose3DArray, PoseHypotheses,
                              PoseHypothesesArray)
+from gfpose_ros.depth_fusion import DEPTH
 from gfpose_ros.lifter import InputError
 from gfpose_ros.skeleton import JOINT_NAMES, NUM_JOINTS
 
@@ -75,15 +76,16 @@ def camera_info_msg(header, K, width, height):
 def poses_msg(header, ids, result):
     """Pose3DArray from a LiftResult; ``ids`` are the people's input ids, in result order."""
     msg = Pose3DArray(header=header, layout=OUTPUT_LAYOUT, joint_names=list(JOINT_NAMES))
-    for person_id, pose, std, observed, confidence in zip(ids, result.poses, result.joint_std, result.observed,
-                                                          result.confidence):
+    for person_id, pose, std, observed, confidence, position in zip(ids, result.poses, result.joint_std, result.observed,
+                                                                    result.confidence, result.position_source):
         source = np.where(observed, Person3D.SOURCE_OBSERVED, Person3D.SOURCE_COMPLETED).astype(np.uint8)
         msg.people.append(Person3D(
             id=person_id,
             joints=[Point(x=float(x), y=float(y), z=float(z)) for x, y, z in pose],
             joint_std=float32_array(std),
             joint_source=array.array('B', source.tobytes()),
-            confidence=float(confidence)))
+            confidence=float(confidence),
+            position_source=Person3D.POSITION_DEPTH if position == DEPTH else Person3D.POSITION_MONOCULAR))
     return msg
 
 
@@ -99,7 +101,7 @@ def hypotheses_msg(header, ids, result):
 
 def poses_from_msg(msg):
     """Arrays of a Pose3DArray: dict of ids (list), poses (N, 17, 3) m, joint_std (N, 17),
-    completed (N, 17) bool and confidence (N,)."""
+    completed (N, 17) bool, confidence (N,) and depth_used (N,) bool."""
     people = msg.people
     return {
         'ids': [p.id for p in people],
@@ -108,6 +110,7 @@ def poses_from_msg(msg):
         'completed': np.array([np.asarray(p.joint_source) == Person3D.SOURCE_COMPLETED
                                for p in people]).reshape(-1, NUM_JOINTS),
         'confidence': np.array([p.confidence for p in people], dtype=np.float64),
+        'depth_used': np.array([p.position_source == Person3D.POSITION_DEPTH for p in people], dtype=bool),
     }
 
 

@@ -10,6 +10,8 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
+from gfpose_ros.depth_fusion import DEPTH
+
 
 class FrameStats:
     def __init__(self):
@@ -18,6 +20,8 @@ class FrameStats:
         self.received = self.processed = self.dropped = self.skipped = 0
         self.people = 0
         self.last_skip_reason = ''
+        self.placed_with_depth = self.placed_monocular = 0
+        self.last_depth_fallback = ''
         self._window_start = time.monotonic()
         self._window = dict(received=0, processed=0, dropped=0, skipped=0)
         self._latencies = []
@@ -44,6 +48,15 @@ class FrameStats:
         self._window['processed'] += 1
         self._latencies.append(latency)
         self.people = people
+
+    def placed(self, position_sources, depth_reasons):
+        """Count how each lifted person was placed: with the depth image or monocular."""
+        for source, reason in zip(position_sources, depth_reasons):
+            if source == DEPTH:
+                self.placed_with_depth += 1
+            else:
+                self.placed_monocular += 1
+                self.last_depth_fallback = str(reason)
 
     def skip(self, reason):
         self.skipped += 1
@@ -77,6 +90,9 @@ class FrameStats:
             'frames skipped (bad input)': str(self.skipped),
             'frames dropped': str(self.dropped) if self.sequence_known else 'unknown (RMW gives no sequence numbers)',
             'frames dropped in window': str(window['dropped']),
+            'people placed with depth': str(self.placed_with_depth),
+            'people placed monocular': str(self.placed_monocular),
+            'last reason for monocular': self.last_depth_fallback or 'n/a',
         }
         self._window_start = now
         self._window = dict.fromkeys(window, 0)

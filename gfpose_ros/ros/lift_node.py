@@ -25,7 +25,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
 from gfpose_msgs.msg import Keypoints2DArray, Pose3DArray, PoseHypothesesArray
@@ -33,9 +33,12 @@ from gfpose_ros.backends import BACKENDS, PRECISIONS
 from gfpose_ros.camera import CameraError, check_intrinsics, intrinsics
 from gfpose_ros.lifter import DEFAULT_KEYPOINT_NOISE, Lifter, confident_joints
 from gfpose_ros.skeleton import NUM_JOINTS
+from gfpose_ros.stamp_cache import StampCache
+from gfpose_ros.tracking import PersonTracker, TrackedLifter
 
 from .conversions import (hypotheses_msg, intrinsics_from_camera_info, person_arrays,
                           poses_msg)
+from .image_conversion import ImageError, depth_image_to_metres
 from .diagnostics import FrameStats
 from .markers import MarkerOptions, pose_markers
 from .node_tools import (WARN_PERIOD, GfposeLifecycleNode, exit_process, init_rclpy, parameter_descriptor, run_nodes,
@@ -44,6 +47,9 @@ from .node_tools import (WARN_PERIOD, GfposeLifecycleNode, exit_process, init_rc
 # The largest people x hypotheses batch of one lift call (the TensorRT engine's batch profile).
 MAX_BATCH = 512
 RELIABILITIES = ('best_effort', 'reliable')
+# One-Euro settings of smooth_poses, chosen with gfpose eval-tracking (see the README).
+SMOOTHING = {'min_cutoff': 2.0, 'beta': 20.0, 'd_cutoff': 1.0}
+TRACKING_SETTINGS = ('tracking', 'warm_start', 'track_max_age', 'smooth_poses', 'confidence_threshold')
 
 
 # name -> (default, descriptor). Startup parameters are read at configure (or activate for the
@@ -59,6 +65,20 @@ PARAMETERS = {
                                          '$ROS_HOME/gfpose_ros', read_only_after_configure=True)),
     'num_threads': (1, parameter_descriptor('CPU threads of the ONNX Runtime backend; 0 = its default (one per core)', 0, 256,
                                    read_only_after_configure=True)),
+    'use_depth': (False, parameter_descriptor(
+        'Subscribe to depth_image (aligned to the colour camera: 16UC1 mm or 32FC1 m) and measure each person\'s '
+        'distance and size with it; people it cannot place keep the monocular fit', read_only_after_configure=True)),
+    'depth_max_age': (0.05, parameter_descriptor(
+        'Largest stamp difference in seconds between the keypoints and the depth image paired with them', 0.001, 1.0)),
+    'tracking': (True, parameter_descriptor(
+        'Give people the detector sends without an id a stable track id, and start each continuing track\'s '
+        'sampler from its last pose (warm_start)')),
+    'warm_start': (True, parameter_descriptor('With tracking: continuing tracks warm-start (2 network evaluations '
+                                              'instead of 4; steadier poses, a smaller spread)')),
+    'track_max_age': (0.5, parameter_descriptor('Seconds a track survives unseen; a person back later gets a new id',
+                                                0.05, 10.0)),
+    'smooth_poses': (False, parameter_descriptor('With tracking: One-Euro filter on each track\'s published joints '
+                                                 '(steadier, some lag)')),
     'keypoints_reliability': ('best_effort', parameter_descriptor(
         'Reliability of the keypoints_2d subscription (best_effort also matches reliable publishers)',
         choices=RELIABILITIES, read_only_after_configure=True)),
@@ -124,7 +144,10 @@ class LiftNode(GfposeLifecycleNode):
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self.lifter = None
+        self.tracked = None
         self.camera_K = None
+        self.camera_size = None  # (width, height) of the camera_info, to check depth images against
+        self.depth_images = StampCache(self.get_parameter('depth_max_age').value)
         self.stats = FrameStats()
         self._pubs = {}
         self._subs = []
@@ -153,6 +176,17 @@ class LiftNode(GfposeLifecycleNode):
                 setattr(self.lifter, p.name, p.value)
         self.lifter.validate_settings()
         self.marker_options = self._marker_options()
+        if any(p.name in TRACKING_SETTINGS for p in params):
+            self.tracked = self._tracked_lifter()  # tracks start over
+
+    def _tracked_lifter(self):
+        tracker = PersonTracker(max_age=self.get_parameter('track_max_age').value,
+                                confidence_threshold=self.lifter.confidence_threshold)
+        warm = self.get_parameter('warm_start').value
+        if self.get_parameter('tracking').value and warm:
+            self.lifter.warm_backend()  # export or load the tracking graph now, not in the first frame
+        return TrackedLifter(self.lifter, tracker, warm_start=warm,
+                             smoothing=SMOOTHING if self.get_parameter('smooth_poses').value else None)
 
     def _marker_options(self):
         return MarkerOptions(lifetime=self.get_parameter('marker_lifetime').value,
@@ -176,6 +210,12 @@ class LiftNode(GfposeLifecycleNode):
             self.get_logger().error(f'configure failed: {type(exc).__name__}: {exc}')
             self.lifter = None
             return TransitionCallbackReturn.FAILURE
+        try:
+            self.tracked = self._tracked_lifter()
+        except Exception as exc:
+            self.get_logger().error(f'configure failed: tracking graph: {type(exc).__name__}: {exc}')
+            self.lifter = None
+            return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f'model {self.lifter.model_path}; backend {self.lifter.backend.name} '
                                f'({self.lifter.backend_reason}); {self.lifter.steps} steps')
         self.marker_options = self._marker_options()
@@ -197,6 +237,10 @@ class LiftNode(GfposeLifecycleNode):
             self.create_subscription(Keypoints2DArray, 'keypoints_2d', self.on_keypoints, keypoints_qos),
             self.create_subscription(CameraInfo, 'camera_info', self.on_camera_info, qos_profile_sensor_data),
         ]
+        if self.get_parameter('use_depth').value:
+            self.depth_images = StampCache(self.get_parameter('depth_max_age').value)
+            self._subs.append(self.create_subscription(Image, 'depth_image', self.on_depth_image,
+                                                       qos_profile_sensor_data))
         self._timer = self.create_timer(self.get_parameter('diagnostics_period').value, self.publish_diagnostics)
         return super().on_activate(state)
 
@@ -214,7 +258,10 @@ class LiftNode(GfposeLifecycleNode):
             self.destroy_lifecycle_publisher(pub)
         self._pubs = {}
         self.lifter = None
+        self.tracked = None
         self.camera_K = None
+        self.camera_size = None
+        self.depth_images.clear()
         return super().on_cleanup(state)
 
     # ------------------------------------------------------------ frames
@@ -225,6 +272,30 @@ class LiftNode(GfposeLifecycleNode):
 
     def on_camera_info(self, msg):
         self.camera_K = intrinsics_from_camera_info(msg)  # checked by the core with each frame
+        self.camera_size = (msg.width, msg.height) if msg.width and msg.height else None
+
+    def on_depth_image(self, msg):
+        try:
+            metres = depth_image_to_metres(msg)
+        except ImageError as exc:
+            self.warn('depth_image', f'depth image ignored: {exc}')
+            return
+        if self.camera_size is not None and (msg.width, msg.height) != self.camera_size:
+            self.warn('depth_size', f'depth image ignored: {msg.width}x{msg.height}, but camera_info says '
+                                    f'{self.camera_size[0]}x{self.camera_size[1]}; use the depth image aligned '
+                                    'to the colour camera (e.g. aligned_depth_to_color/image_raw)')
+            return
+        self.depth_images.put(stamp_seconds(msg.header.stamp), msg.header.frame_id, metres)
+
+    def depth_for(self, header):
+        """The depth image paired with a keypoints frame, or None (with a throttled reason)."""
+        if not self.get_parameter('use_depth').value:
+            return None
+        self.depth_images.max_age = self.get_parameter('depth_max_age').value
+        match = self.depth_images.match(stamp_seconds(header.stamp), header.frame_id)
+        if match.item is None:
+            self.warn(f'depth_{match.kind}', f'lifting without depth: {match.reason}')
+        return match.item
 
     def intrinsics(self):
         """(K, where it came from), or (None, None) when there is none."""
@@ -248,7 +319,13 @@ class LiftNode(GfposeLifecycleNode):
             ids, uv, confidence, K = self.select_people(msg)
             if ids is None:
                 return
-            result = self.lifter.lift(uv, confidence, K, layout='h36m17')
+            depth = self.depth_for(msg.header)
+            if self.get_parameter('tracking').value:
+                result, tracks = self.tracked.lift(uv, confidence, K, stamp_seconds(msg.header.stamp),
+                                                   ids=[i or None for i in ids], depth=depth)
+                ids = [str(track_id) for track_id in tracks.ids]
+            else:
+                result = self.lifter.lift(uv, confidence, K, layout='h36m17', depth=depth)
         except ValueError as exc:  # InputError, LayoutError, CameraError: a bad frame
             reason = f'{type(exc).__name__}: {exc}'
             self.skip(reason, reason)  # throttled per distinct reason
@@ -259,6 +336,7 @@ class LiftNode(GfposeLifecycleNode):
                                     throttle_duration_sec=WARN_PERIOD)
             return
         self.publish(msg.header, ids, result)
+        self.stats.placed(result.position_source, result.depth_reason)
         # Latency from DDS reception (includes any wait in the queue) to published results.
         latency = (time.time_ns() - received_ns) * 1e-9 if received_ns else time.monotonic() - start
         self.stats.finished(latency, len(ids))
@@ -320,6 +398,10 @@ class LiftNode(GfposeLifecycleNode):
         msg.status = [self.stats.status(f'{self.get_name()}: lifting', self.lifter.backend.name,
                                         self.lifter.backend_reason)]
         self._pubs['diagnostics'].publish(msg)
+
+
+def stamp_seconds(stamp):
+    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def main(args=None):
