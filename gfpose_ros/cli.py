@@ -26,7 +26,7 @@ def _positive_ints(text):
 
 
 def cmd_train(args):
-    from .train import load_config, train
+    from .training.train import load_config, train
 
     overrides = {k: v for k, v in {"out_dir": args.out_dir, "total_steps": args.total_steps}.items() if v is not None}
     path = train(load_config(args.config, overrides))
@@ -34,7 +34,7 @@ def cmd_train(args):
 
 
 def cmd_make_eval_set(args):
-    from .evaluate import make_eval_set
+    from .evaluation.evaluate import make_eval_set
 
     arrays = make_eval_set(args.config, args.sources, args.split, args.frames_per_sequence, args.occlusion,
                            args.adult_proportions, args.seed, args.noise, args.outlier_prob)
@@ -45,9 +45,9 @@ def cmd_make_eval_set(args):
 
 
 def cmd_sources(args):
-    from .sources import convention_offsets, load_source
+    from .training.sources import convention_offsets, load_source
     from .skeleton import stature
-    from .train import DEFAULT_CONFIG, all_sources, load_config
+    from .training.train import DEFAULT_CONFIG, all_sources, load_config
 
     config = load_config(args.config or DEFAULT_CONFIG)
     print(f"{'source':<10} {'share':>5} {'train seq/frames':>17} {'held-out seq/frames':>20} {'stature':>8}  "
@@ -63,7 +63,7 @@ def cmd_sources(args):
 
 
 def cmd_make_demo_sequence(args):
-    from .evaluate import make_demo_sequence
+    from .evaluation.evaluate import make_demo_sequence
 
     arrays = make_demo_sequence(args.config, frames=args.frames)
     np.savez_compressed(args.out, **arrays)
@@ -71,7 +71,7 @@ def cmd_make_demo_sequence(args):
 
 
 def cmd_eval(args):
-    from .evaluate import HEADER, breakdown_tables, evaluate, markdown_table, operating_point, write_results
+    from .evaluation.evaluate import HEADER, breakdown_tables, evaluate, markdown_table, operating_point, write_results
 
     print(" ".join(f"{h:>7}" for h in HEADER))
     results = evaluate(args.data, args.model, args.backend, args.steps, args.hypotheses, args.aggregation,
@@ -90,8 +90,8 @@ def cmd_eval(args):
 
 
 def cmd_eval_depth(args):
-    from .depth_eval import evaluate_depth, markdown_table
-    from .evaluate import write_results
+    from .evaluation.depth_eval import evaluate_depth, markdown_table
+    from .evaluation.evaluate import write_results
 
     results = evaluate_depth(args.views, args.hypotheses, args.steps, args.seed, args.config, args.sources, args.model,
                              args.backend, args.threads)
@@ -131,7 +131,7 @@ def cmd_bench(args):
 
 
 def cmd_eval_tracking(args):
-    from .eval_tracking import evaluate_tracking, markdown_table, write_results
+    from .evaluation.eval_tracking import evaluate_tracking, markdown_table, write_results
 
     smoothing = {"min_cutoff": args.min_cutoff, "beta": args.beta, "d_cutoff": 1.0}
     results = evaluate_tracking(args.config, args.source, args.clips, args.people, args.frames, args.noise, args.model,

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from gfpose_ros import bvh
+from gfpose_ros.training import bvh
 from gfpose_ros.skeleton import bone_lengths
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")

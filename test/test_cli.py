@@ -66,7 +66,7 @@ def test_eval_on_a_valid_file_writes_json(tmp_path):
 
 
 def test_training_is_deterministic_and_resumes(tmp_path):
-    from gfpose_ros.train import load_config, train
+    from gfpose_ros.training.train import load_config, train
     import torch
 
     everyday = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mocap", "cmu_everyday_17j_mm.npz")

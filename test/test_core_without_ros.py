@@ -11,7 +11,7 @@ import sys
 for name in ("rclpy", "gfpose_msgs", "onnxruntime", "onnx", "cv2", "matplotlib", "mediapipe", "tensorrt"):
     sys.modules[name] = None  # importing any of these now raises ImportError
 import numpy as np
-import gfpose_ros, gfpose_ros.cli, gfpose_ros.train, gfpose_ros.evaluate, gfpose_ros.bvh
+import gfpose_ros, gfpose_ros.cli, gfpose_ros.training.train, gfpose_ros.evaluation.evaluate, gfpose_ros.training.bvh
 from gfpose_ros.lifter import Lifter
 from gfpose_ros.camera import intrinsics
 lifter = Lifter(backend="auto", num_hypotheses=3)

@@ -10,12 +10,12 @@ import pytest
 
 from gfpose_ros.body_surface import ray_capsule_depth, rays
 from gfpose_ros.camera import intrinsics, pixels_to_normalized, project
-from gfpose_ros.depth_eval import render_cases, rgbd_views
+from gfpose_ros.evaluation.depth_eval import render_cases, rgbd_views
 from gfpose_ros.depth_fusion import (DepthFusionConfig, as_depth_image, depth_to_metres, fuse_depth,
                                      place_with_depth)
-from gfpose_ros.depth_render import (IDEAL, SensorModel, occluder_over, render_depth, room_planes, scene_depth,
+from gfpose_ros.evaluation.depth_render import (IDEAL, SensorModel, occluder_over, render_depth, room_planes, scene_depth,
                                      sensor_effects, with_occluder)
-from gfpose_ros.evaluate import heldout_world_poses
+from gfpose_ros.evaluation.evaluate import heldout_world_poses
 from gfpose_ros.lifter import InputError, Lifter, LiftResult
 from gfpose_ros.skeleton import stature
 

@@ -113,7 +113,7 @@ def diagnostics_value(client, key):
 
 def test_poses_arrive_with_stamp_frame_flags_and_metric_accuracy(ros, sequence):
     msgs = import_gfpose_msgs()
-    from gfpose_ros.evaluate import joint_errors
+    from gfpose_ros.evaluation.evaluate import joint_errors
     from gfpose_ros.ros.conversions import hypotheses_from_msg, poses_from_msg
     from gfpose_ros.skeleton import JOINT_NAMES
 

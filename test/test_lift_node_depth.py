@@ -25,7 +25,7 @@ def rgbd():
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
-    from gfpose_ros.depth_render import render_depth, room_planes
+    from gfpose_ros.evaluation.depth_render import render_depth, room_planes
     from gfpose_ros.ros.client import LiftClient, load_demo_sequence
 
     seq = load_demo_sequence()

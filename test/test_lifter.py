@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gfpose_ros.camera import CameraError, intrinsics
-from gfpose_ros.evaluate import evaluate, make_eval_set
+from gfpose_ros.evaluation.evaluate import evaluate, make_eval_set
 from gfpose_ros.lifter import InputError, Lifter
 from gfpose_ros.skeleton import BODY_PARTS, LayoutError
 

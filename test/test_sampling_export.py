@@ -44,7 +44,7 @@ def test_euler_maruyama_needs_noise_for_every_step():
 
 def test_short_sampler_agrees_with_the_1000_step_reference(net):
     """On real held-out views the 4-step DDIM pose is close to GFPose's 1000-step sampler."""
-    from gfpose_ros.evaluate import make_eval_set
+    from gfpose_ros.evaluation.evaluate import make_eval_set
     from gfpose_ros.camera import pixels_to_normalized
 
     arrays = make_eval_set(frames_per_sequence=1, occlusion_prob=0.0, seed=5)

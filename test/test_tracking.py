@@ -115,7 +115,7 @@ def test_time_going_back_starts_over():
 
 
 def test_no_id_switch_for_non_crossing_people_on_a_heldout_clip():
-    from gfpose_ros.eval_tracking import id_switches, make_clips
+    from gfpose_ros.evaluation.eval_tracking import id_switches, make_clips
 
     clip = make_clips(clips=1, people=(3,), frames=60, seed=1)[0]
     tracker = PersonTracker()

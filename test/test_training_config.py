@@ -10,11 +10,11 @@ import pytest
 import torch
 import yaml
 
-from gfpose_ros import data, sources
-from gfpose_ros.bvh import load_bvh
-from gfpose_ros.evaluate import make_eval_set
+from gfpose_ros.training import data, sources
+from gfpose_ros.training.bvh import load_bvh
+from gfpose_ros.evaluation.evaluate import make_eval_set
 from gfpose_ros.skeleton import JOINT_NAMES
-from gfpose_ros.train import DEFAULT_CONFIG, ConfigError, load_config, training_sources
+from gfpose_ros.training.train import DEFAULT_CONFIG, ConfigError, load_config, training_sources
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MOCAP = os.path.join(REPO, "..", "shared", "data", "mocap")
@@ -77,7 +77,7 @@ def test_a_bad_config_is_one_clear_line(tmp_path, change, message):
     path = small_config(tmp_path, **change)
     with pytest.raises((ConfigError, sources.SourceError, ValueError)) as caught:
         config = load_config(path)
-        from gfpose_ros.train import load_split
+        from gfpose_ros.training.train import load_split
 
         load_split(config, "train"), load_split(config, "val")
     assert message in str(caught.value) and "\n" not in str(caught.value)
@@ -97,7 +97,7 @@ def test_a_source_with_no_frames_is_refused(tmp_path):
     np.savez(empty, walk_1=np.zeros((0, 17, 3), np.float32), walk_2=np.zeros((0, 17, 3), np.float32))
     path = small_config(tmp_path, data={"sources": [{"name": "e", "path": str(empty), "held_out": ["walk_2"]}]})
     with pytest.raises(sources.SourceError, match="empty.npz has no frames"):
-        from gfpose_ros.train import load_split
+        from gfpose_ros.training.train import load_split
 
         load_split(load_config(path), "train")
 

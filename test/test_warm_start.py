@@ -152,7 +152,7 @@ def lifter():
 
 @pytest.fixture(scope="module")
 def clip():
-    from gfpose_ros.eval_tracking import make_clips
+    from gfpose_ros.evaluation.eval_tracking import make_clips
 
     return make_clips(clips=1, people=(2,), frames=45, noise=0.01, seed=0)[0]
 
@@ -193,7 +193,7 @@ def test_tracked_lifting_makes_one_backend_call_per_frame(lifter, clip):
 def test_warm_starts_cut_jitter_on_a_heldout_clip(lifter, clip):
     """Two held-out people, 45 frames at 30 fps: tracked warm starts (2 steps) against independent
     cold frames (4 steps), 20 hypotheses each; and the optional One-Euro smoothing on top."""
-    from gfpose_ros.eval_tracking import DEFAULT_SMOOTHING, acceleration_error, id_switches, lift_clip
+    from gfpose_ros.evaluation.eval_tracking import DEFAULT_SMOOTHING, acceleration_error, id_switches, lift_clip
 
     runs = {}
     for mode, tracking in (("independent", None), ("tracked", {}), ("smoothed", {"smoothing": DEFAULT_SMOOTHING})):

@@ -63,7 +63,7 @@ def node_dropped_frames(diagnostics):
 
 def rendered_depth_images(seq):
     """A depth image (metres) per frame of the recording, rendered from its ground truth."""
-    from gfpose_ros.depth_render import render_depth, room_planes
+    from gfpose_ros.evaluation.depth_render import render_depth, room_planes
 
     poses = seq['poses_3d'] / 1000.0  # millimetres in the recording
     return [render_depth(pose, seq['intrinsics'], tuple(seq['image_size']), seed=i,

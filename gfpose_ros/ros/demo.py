@@ -17,7 +17,7 @@ import numpy as np
 import rclpy
 import yaml
 
-from gfpose_ros.evaluate import joint_errors, procrustes_aligned
+from gfpose_ros.evaluation.evaluate import joint_errors, procrustes_aligned
 from gfpose_ros.skeleton import BONES
 
 from .client import (LiftClient, frame_stamp, load_demo_sequence, node_overrides, package_file, start_lift_node,

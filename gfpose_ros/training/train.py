@@ -17,11 +17,11 @@ import yaml
 from tqdm import tqdm
 
 from . import data, sources
-from .camera import pixels_to_normalized
-from .model import POSE_SCALE, ScoreNet, make_condition, training_loss
-from .sampling import sample_ddim
+from ..camera import pixels_to_normalized
+from ..model import POSE_SCALE, ScoreNet, make_condition, training_loss
+from ..sampling import sample_ddim
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "config", "train.yaml")
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "config", "train.yaml")
 DEFAULTS = {
     "base": None, "out_dir": "outputs/train", "seed": 0, "init_from": None,
     "data": {"harmonise_joints": True, "sources": None, "leave_out": []},

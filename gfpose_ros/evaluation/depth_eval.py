@@ -17,12 +17,12 @@ from collections import Counter
 import numpy as np
 import torch
 
-from . import data
-from .depth_fusion import DEPTH, TORSO_JOINTS
+from ..training import data
+from ..depth_fusion import DEPTH, TORSO_JOINTS
 from .depth_render import SensorModel, occluder_over, room_planes, scene_depth, sensor_effects, with_occluder
 from .evaluate import MIN_VISIBLE, heldout_world_poses, joint_errors
-from .lifter import Lifter
-from .skeleton import NUM_JOINTS
+from ..lifter import Lifter
+from ..skeleton import NUM_JOINTS
 
 DISTANCE_BINS = ((1.0, 2.0), (2.0, 3.0), (3.0, 5.0), (5.0, 8.0))  # metres, the root's depth
 IMAGE_SIZE = (640, 480)

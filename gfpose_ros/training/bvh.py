@@ -7,7 +7,7 @@ the mocap .npz files.
 
 import numpy as np
 
-from .skeleton import NUM_JOINTS
+from ..skeleton import NUM_JOINTS
 
 
 class BVHError(ValueError):
@@ -138,7 +138,7 @@ RIGS = {
 
 def _custom(mapping):
     """A user's joint-name mapping: H36M joint name -> BVH joint (``Name_end`` for its end site) or [a, b]."""
-    from .skeleton import JOINT_NAMES
+    from ..skeleton import JOINT_NAMES
 
     def apply(p, unit_mm):
         return [_mid(p, *mapping[j]) if isinstance(mapping[j], (list, tuple)) else p[mapping[j]] for j in JOINT_NAMES]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .body_surface import capsule_segments, ray_capsule_depth, rays
-from .camera import pixels_to_normalized, project
+from ..body_surface import capsule_segments, ray_capsule_depth, rays
+from ..camera import pixels_to_normalized, project
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,12 @@ import os
 import numpy as np
 import torch
 
-from . import data
+from ..training import data
 from .evaluate import _eval_sources, joint_errors
-from .lifter import DEFAULT_WARM_STEPS, DEFAULT_WARM_T_START, Lifter
-from .skeleton import NUM_JOINTS
-from .sources import load_source
-from .tracking import PersonTracker, TrackedLifter
+from ..lifter import DEFAULT_WARM_STEPS, DEFAULT_WARM_T_START, Lifter
+from ..skeleton import NUM_JOINTS
+from ..training.sources import load_source
+from ..tracking import PersonTracker, TrackedLifter
 
 IMAGE_SIZE = (1280, 720)
 FOCAL = 600.0
@@ -191,8 +191,8 @@ def latency(lifter, people, frames, warmup=20, seed=0):
     Lifter.lift (one graph call) on the bench's synthetic frame, and the graph call alone."""
     import time
 
-    from .bench import synthetic_frame, time_frames
-    from .export import WARM_INPUT_NAMES, example_inputs
+    from ..bench import synthetic_frame, time_frames
+    from ..export import WARM_INPUT_NAMES, example_inputs
 
     uv, confidence, K = synthetic_frame(people, np.random.default_rng(seed))
     previous = list(lifter.lift(uv, confidence, K).model_poses)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .skeleton import ADULT_BONE_RATIOS, BODY_PARTS, LOWER_BODY, MIRROR_INDEX, NUM_JOINTS, PARENTS, bone_lengths, stature
+from ..skeleton import ADULT_BONE_RATIOS, BODY_PARTS, LOWER_BODY, MIRROR_INDEX, NUM_JOINTS, PARENTS, bone_lengths, stature
 
 IMAGE_SIZES = ((640, 480), (848, 480), (1024, 768), (1280, 720), (1280, 1024), (1920, 1080))
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .skeleton import JOINT_NAMES, NUM_JOINTS
+from ..skeleton import JOINT_NAMES, NUM_JOINTS
 
 
 class SourceError(ValueError):

@@ -15,10 +15,10 @@ import time
 import numpy as np
 import torch
 
-from . import data
-from .lifter import Lifter
-from .skeleton import BODY_PARTS, JOINT_NAMES, NUM_JOINTS, bone_lengths
-from .sources import load_source
+from ..training import data
+from ..lifter import Lifter
+from ..skeleton import BODY_PARTS, JOINT_NAMES, NUM_JOINTS, bone_lengths
+from ..training.sources import load_source
 
 
 class EvalFileError(ValueError):
@@ -31,7 +31,7 @@ MIN_VISIBLE = 6
 
 
 def _eval_sources(config_path, source_names):
-    from .train import DEFAULT_CONFIG, all_sources, load_config
+    from ..training.train import DEFAULT_CONFIG, all_sources, load_config
 
     config = load_config(config_path or DEFAULT_CONFIG)
     chosen = all_sources(config)
