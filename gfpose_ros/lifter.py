@@ -32,11 +32,11 @@ REPROJECTION_TEMPERATURE = 0.05  # reprojection error scale, in units of the per
 # (measured in models/MODEL_CARD.md on exact, clean and detector-like noisy 2D).
 DEFAULT_KEYPOINT_NOISE = 0.03
 # Warm starts (a tracked person's previous pose noised to t_start, then warm_steps DDIM steps),
-# measured by `gfpose eval-tracking`. The pose given the 2D is known to a few cm, far tighter
-# than the noise at t = 0.3-0.5, where the previous pose is all but forgotten; noise of ~3 cm
-# (t = 0.03, sigma 0.11 x POSE_SCALE) keeps it: jitter 56 -> 19 mm/frame^2, MPJPE 56 -> 52 mm.
+# measured by `gfpose eval-tracking` (see the README). A smaller t_start keeps more of the last
+# pose: t = 0.03 cut the jitter to a third, but the body shrank from frame to frame, so the
+# distance drifted; t = 0.2 keeps the root error of cold starts and still cuts the jitter by a third.
 DEFAULT_WARM_STEPS = 2
-DEFAULT_WARM_T_START = 0.03
+DEFAULT_WARM_T_START = 0.2
 
 
 class InputError(ValueError):

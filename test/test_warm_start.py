@@ -147,7 +147,7 @@ def lifter():
     from gfpose_ros.lifter import Lifter
 
     torch.set_num_threads(1)
-    return Lifter(backend="torch", num_hypotheses=20, steps=4, seed=0)  # default warm starts: 2 steps from t = 0.03
+    return Lifter(backend="torch", num_hypotheses=20, steps=4, seed=0)  # default warm starts: 2 steps from t = 0.2
 
 
 @pytest.fixture(scope="module")
@@ -205,9 +205,10 @@ def test_warm_starts_cut_jitter_on_a_heldout_clip(lifter, clip):
         if tracking is not None:
             assert id_switches(ids) == 0
     (cold_mpjpe, cold_jitter, cold_evals), (warm_mpjpe, warm_jitter, warm_evals) = runs["independent"], runs["tracked"]
-    # Measured (torch, 1 thread): MPJPE / jitter (mm/frame^2) cold 50.0 / 47.0, warm 38.3 / 18.4,
-    # warm + One-Euro 42.1 / 9.0. Warm starts from t = 0.4 gave 49.1 / 41.3: too much noise to remember.
+    # Measured (torch, 1 thread, t_start 0.2): MPJPE / jitter (mm/frame^2) cold 50.0 / 47.0, warm
+    # 47.0 / 35.1, warm + One-Euro 47.4 / 16.2. (t = 0.03 gave 38.3 / 18.4 here, but shrinks the body over
+    # time: see lifter.DEFAULT_WARM_T_START.)
     assert warm_evals < cold_evals  # 2 network evaluations per frame after the first, not 4
-    assert warm_jitter < 0.5 * cold_jitter, runs
+    assert warm_jitter < 0.85 * cold_jitter, runs
     assert warm_mpjpe < cold_mpjpe + 2.0, runs
-    assert runs["smoothed"][1] < warm_jitter, runs
+    assert runs["smoothed"][1] < 0.5 * cold_jitter and runs["smoothed"][0] < cold_mpjpe + 2.0, runs

@@ -11,8 +11,9 @@ move in the image.) Every frame is lifted three ways:
   continuing track warm-started, one graph call per frame;
 - tracked + One-Euro: the same, with the output joints smoothed per track.
 
-Reported: MPJPE (root-relative), jitter as the mean per-joint acceleration error against the
-ground truth (root-relative, mm/frame^2), ID switches, network evaluations per frame, and the
+Reported: MPJPE (root-relative), the absolute root error (all frames, and each clip's last
+third, where a warm start that drifts shows), jitter as the mean per-joint acceleration error
+against the ground truth (root-relative, mm/frame^2), ID switches, network evaluations per frame, and the
 per-frame latency of the cold and the warm graph.
 """
 
@@ -238,14 +239,20 @@ def evaluate_tracking(config_path=None, source_name="cmu", clips=8, people=(3, 2
     for mode, tracking in modes.items():
         rng = np.random.default_rng(seed + 1)
         errors, accelerations, switches, evaluations, warm = [], [], 0, [], []
+        root, root_late = [], []  # absolute root error; in each clip's last third, where drift shows
         for clip, truth in zip(scenes, gt):
             poses, ids, evals, warm_people = lift_clip(lifter, clip, rng, frame_rate, tracking)
             errors.append(joint_errors(poses, truth).ravel())
+            root_error = np.linalg.norm(poses[:, :, 0] - truth[:, :, 0], axis=-1)
+            root.append(root_error.ravel())
+            root_late.append(root_error[2 * len(root_error) // 3:].ravel())
             accelerations += [acceleration_error(poses[:, p], truth[:, p]) for p in range(poses.shape[1])]
             switches += id_switches(ids) if tracking is not None else 0
             evaluations.append(evals)
             warm.append(warm_people / poses.shape[1])
         run = {"mode": mode, "mpjpe_mm": float(np.concatenate(errors).mean() * 1000),
+               "root_error_mm": float(np.concatenate(root).mean() * 1000),
+               "root_error_last_third_mm": float(np.concatenate(root_late).mean() * 1000),
                "acceleration_error_mm_per_frame2": float(np.mean(accelerations)),
                "id_switches": None if tracking is None else switches,
                "network_evaluations_per_frame": float(np.concatenate(evaluations).mean()),
@@ -264,17 +271,19 @@ def evaluate_tracking(config_path=None, source_name="cmu", clips=8, people=(3, 2
 
 def format_row(run):
     switches = "-" if run["id_switches"] is None else str(run["id_switches"])
-    return (f"{run['mode']:<20} MPJPE {run['mpjpe_mm']:6.1f} mm  jitter {run['acceleration_error_mm_per_frame2']:6.2f} "
+    return (f"{run['mode']:<20} MPJPE {run['mpjpe_mm']:6.1f} mm  root {run['root_error_mm']:5.0f} mm "
+            f"(last third {run['root_error_last_third_mm']:5.0f})  jitter {run['acceleration_error_mm_per_frame2']:6.2f} "
             f"mm/frame^2  ID switches {switches:>3}  evaluations/frame {run['network_evaluations_per_frame']:.2f}  "
             f"warm {100 * run['warm_started_share']:.0f}%")
 
 
 def markdown_table(results):
-    lines = ["| lifting | MPJPE (mm) | jitter: acceleration error (mm/frame²) | ID switches "
-             "| network evaluations per frame | warm-started |", "|---|---|---|---|---|---|"]
+    lines = ["| lifting | MPJPE (mm) | root error (mm): all / last third | jitter: acceleration error (mm/frame²) "
+             "| ID switches | network evaluations per frame | warm-started |", "|---|---|---|---|---|---|---|"]
     for r in results["runs"]:
         switches = "-" if r["id_switches"] is None else r["id_switches"]
-        lines.append(f"| {r['mode']} | {r['mpjpe_mm']:.1f} | {r['acceleration_error_mm_per_frame2']:.2f} | {switches} | "
+        lines.append(f"| {r['mode']} | {r['mpjpe_mm']:.1f} | {r['root_error_mm']:.0f} / {r['root_error_last_third_mm']:.0f} "
+                     f"| {r['acceleration_error_mm_per_frame2']:.2f} | {switches} | "
                      f"{r['network_evaluations_per_frame']:.2f} | {100 * r['warm_started_share']:.0f}% |")
     if results["latency"]:
         lines += ["", f"| graph ({results['backend']}, {results['threads']} thread) | people x hypotheses "
