@@ -288,14 +288,13 @@ class Lifter:
         pose = toward_rays(pose, xy, self.ray_weights(pose, xy, projected, observed, confidence, box))
         return LiftResult(pose, hypotheses, hyp_weights, spread, observed, conf)
 
-
     def ray_weights(self, pose, xy, projected, observed, confidence, size):
         """How far each observed joint moves onto its 2D ray (N, 17), in 0..1.
 
         The aggregate reprojects a few pixels off the 2D it was lifted from. Each joint's image
         position is known twice: from the keypoint, with an error (per axis) of ``keypoint_noise``
-        times ``size``, the diagonal of the person's 2D box, and from the hypotheses, with their scatter in the image. Weighting the
-        two by inverse variance trusts the 2D where the prior is unsure and the prior where the
+        times ``size``, the diagonal of the person's 2D box, and from the hypotheses, with their
+        scatter in the image. Weighting the two by inverse variance trusts the 2D where the prior is unsure and the prior where the
         2D is noisy; a low-confidence keypoint moves its joint proportionally less, and one that
         disagrees with the pose beyond three standard deviations (a detector's gross error) not at
         all. ``keypoint_noise`` 0 declares the 2D exact: every observed joint lands on its ray.

@@ -78,9 +78,7 @@ def sample_ddim_warm(denoiser, x_prev, noise, steps, t_start):
     t_start keeps the result near x_prev (temporal consistency between frames); t_start = 1
     forgets x_prev and equals sample_ddim(denoiser, noise, steps) up to alpha(1) x_prev.
     """
-    if not T_MIN < t_start <= 1.0:
-        raise ValueError(f"t_start must lie in ({T_MIN}, 1], got {t_start}")
-    grid = time_grid(steps, t_max=t_start, dtype=noise.dtype).to(noise.device)
+    grid = _warm_grid(steps, t_start, noise)
     alpha_0, sigma_0 = alpha_sigma(grid[0])
     return _ddim(denoiser, alpha_0 * x_prev + sigma_0 * noise, grid)
 
@@ -93,14 +91,19 @@ def sample_ddim_tracked(denoiser, noise, x_prev, warm, steps, t_start):
     a new person. Each row follows its own time grid, so new and continuing people share one
     graph call; the denoiser gets t per row, shape (B, 1).
     """
-    if not T_MIN < t_start <= 1.0:
-        raise ValueError(f"t_start must lie in ({T_MIN}, 1], got {t_start}")
     cold = time_grid(steps, dtype=noise.dtype).to(noise.device)
-    hot = time_grid(steps, t_max=t_start, dtype=noise.dtype).to(noise.device)
+    hot = _warm_grid(steps, t_start, noise)
     is_warm = warm.reshape(-1, 1) > 0.5
     grid = torch.where(is_warm, hot[:, None, None], cold[:, None, None])  # (steps + 1, B, 1)
     alpha_0, sigma_0 = alpha_sigma(hot[0])
     return _ddim(denoiser, torch.where(is_warm, alpha_0 * x_prev + sigma_0 * noise, noise), grid)
+
+
+def _warm_grid(steps, t_start, like):
+    """The time grid of a warm start, from t_start down; on ``like``'s dtype and device."""
+    if not T_MIN < t_start <= 1.0:
+        raise ValueError(f"t_start must lie in ({T_MIN}, 1], got {t_start}")
+    return time_grid(steps, t_max=t_start, dtype=like.dtype).to(like.device)
 
 
 SAMPLERS = {"ddim": sample_ddim, "euler_maruyama": sample_euler_maruyama}

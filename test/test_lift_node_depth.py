@@ -94,12 +94,13 @@ def test_depth_places_the_person_and_says_so(rgbd):
 def depth_image(pixels=None, encoding='16UC1', frame_id=None, shift=0.0, fields=None):
     """A maker of depth Image messages for frame i: ``pixels(rendered)`` replaces the rendered
     metres, ``frame_id`` and ``shift`` (seconds) change the header, ``fields`` the message."""
+    from gfpose_ros.ros.conversions import stamp_seconds
     from gfpose_ros.ros.image_conversion import depth_msg
 
     def make(rgbd, header, i):
         metres = rgbd['depth'][i] if pixels is None else pixels(rgbd['depth'][i])
         msg = depth_msg(header, metres, encoding)
-        t = header.stamp.sec + header.stamp.nanosec * 1e-9 + shift
+        t = stamp_seconds(header.stamp) + shift
         msg.header.stamp.sec, msg.header.stamp.nanosec = int(t), int(round((t % 1) * 1e9))
         msg.header.frame_id = frame_id or header.frame_id
         for key, value in (fields or {}).items():

@@ -50,7 +50,7 @@ def make_eval_set(config_path=None, source_names=None, split="val", frames_per_s
 
     By default every body keeps its own size and proportions (the honest protocol); with
     ``adult_proportions`` the bones are rescaled to random adult statures, as in training.
-    ``noise`` is the 2D jitter's std as a fraction of the person's 2D size; ``outlier_prob``
+    ``noise`` is the 2D jitter's std per axis as a fraction of the person's 2D box diagonal; ``outlier_prob``
     adds detector-like gross errors (15% of the size) to that share of joints.
     """
     generator = torch.Generator().manual_seed(seed)

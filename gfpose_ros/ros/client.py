@@ -22,7 +22,7 @@ from visualization_msgs.msg import MarkerArray
 
 from gfpose_msgs.msg import Keypoints2DArray, Pose3DArray, PoseHypothesesArray
 
-from .conversions import camera_info_msg, keypoints_msg
+from .conversions import camera_info_msg, keypoints_msg, stamp_seconds
 
 PACKAGE = 'gfpose_ros'
 # realpath: colcon --symlink-install imports this file through a link in build/.
@@ -115,7 +115,7 @@ class LiftClient(Node):
     def _on_poses(self, msg):
         key = stamp_key(msg.header.stamp)
         self.poses[key] = msg
-        self.stamp_age[key] = time.time() - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
+        self.stamp_age[key] = time.time() - stamp_seconds(msg.header.stamp)
         if key in self.sent:
             self.latency[key] = time.monotonic() - self.sent[key]
 

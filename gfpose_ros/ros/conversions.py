@@ -19,6 +19,11 @@ from gfpose_ros.skeleton import JOINT_NAMES, NUM_JOINTS
 OUTPUT_LAYOUT = 'h36m17'
 
 
+def stamp_seconds(stamp):
+    """A builtin_interfaces/Time as float seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
 def float32_array(values):
     """A float32[] field value. array.array('f') is assigned without a per-element type check,
     which matters for the ~1000 floats of a hypothesis set."""

@@ -37,7 +37,7 @@ from gfpose_ros.stamp_cache import StampCache
 from gfpose_ros.tracking import PersonTracker, TrackedLifter
 
 from .conversions import (hypotheses_msg, intrinsics_from_camera_info, person_arrays,
-                          poses_msg)
+                          poses_msg, stamp_seconds)
 from .image_conversion import ImageError, depth_image_to_metres
 from .diagnostics import FrameStats
 from .markers import MarkerOptions, pose_markers
@@ -238,7 +238,7 @@ class LiftNode(GfposeLifecycleNode):
             self.create_subscription(CameraInfo, 'camera_info', self.on_camera_info, qos_profile_sensor_data),
         ]
         if self.get_parameter('use_depth').value:
-            self.depth_images = StampCache(self.get_parameter('depth_max_age').value)
+            self.depth_images.clear()
             self._subs.append(self.create_subscription(Image, 'depth_image', self.on_depth_image,
                                                        qos_profile_sensor_data))
         self._timer = self.create_timer(self.get_parameter('diagnostics_period').value, self.publish_diagnostics)
@@ -398,10 +398,6 @@ class LiftNode(GfposeLifecycleNode):
         msg.status = [self.stats.status(f'{self.get_name()}: lifting', self.lifter.backend.name,
                                         self.lifter.backend_reason)]
         self._pubs['diagnostics'].publish(msg)
-
-
-def stamp_seconds(stamp):
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def main(args=None):

@@ -76,7 +76,7 @@ class AugmentConfig:
     principal_jitter: float = 0.03  # fraction of the image size
     off_centre: float = 0.45  # how far (in half-fields of view) the camera may aim off the person
     # 2D noise
-    noise_range: tuple = (0.0, 0.03)  # 2D jitter std as a fraction of the person's size
+    noise_range: tuple = (0.0, 0.03)  # 2D jitter std per axis, fraction of the person's 2D box diagonal
     outlier_prob: float = 0.02
     drop_range: tuple = (0.0, 0.15)  # per-sample joint drop rate
     # GFPose's condition masking
@@ -182,10 +182,14 @@ def target_bone_lengths(poses, cfg, generator):
     own = own * (height / torch.from_numpy(stature(poses.numpy())).to(poses.dtype).clamp_min(0.5))[:, None]
     adult = torch.as_tensor(ADULT_BONE_RATIOS, dtype=poses.dtype) * height[:, None]
     use_own = torch.rand(n, generator=generator) < cfg.own_proportions_prob
-    lengths = torch.where(use_own[:, None], own, adult)
-    factors = 1.0 + cfg.bone_jitter * torch.randn(n, NUM_JOINTS - 1, generator=generator, dtype=poses.dtype)
+    return jitter_bones(torch.where(use_own[:, None], own, adult), cfg.bone_jitter, generator)
+
+
+def jitter_bones(lengths, jitter, generator):
+    """Bone lengths (n, 16) each scaled by 1 + jitter x N(0, 1), left and right bones alike."""
+    factors = 1.0 + jitter * torch.randn(lengths.shape, generator=generator, dtype=lengths.dtype)
     mirror_bone = torch.as_tensor(MIRROR_INDEX[1:] - 1)
-    return lengths * 0.5 * (factors + factors[:, mirror_bone])  # left and right bones stay equal
+    return lengths * 0.5 * (factors + factors[:, mirror_bone])
 
 
 def set_bone_lengths(poses, lengths):
@@ -202,9 +206,7 @@ def set_bone_lengths(poses, lengths):
 def rescale_bones(poses, stature_m, jitter, generator):
     """Adult proportions for a stature (n,) in metres, each bone's direction kept."""
     lengths = torch.as_tensor(ADULT_BONE_RATIOS, dtype=poses.dtype) * stature_m[:, None]
-    factors = 1.0 + jitter * torch.randn(poses.shape[0], NUM_JOINTS - 1, generator=generator, dtype=poses.dtype)
-    mirror_bone = torch.as_tensor(MIRROR_INDEX[1:] - 1)
-    return set_bone_lengths(poses, lengths * 0.5 * (factors + factors[:, mirror_bone]))
+    return set_bone_lengths(poses, jitter_bones(lengths, jitter, generator))
 
 
 def vary_definitions(poses, jitter, generator):
