@@ -1,4 +1,5 @@
 """gfpose_ros: ament_python package (also installable with plain pip, without ROS)."""
+
 import glob
 import os
 
@@ -9,11 +10,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _files(pattern):
-    """Plain files matching pattern, relative to this file's folder (setup.py must use relative paths)."""
+    """Plain files matching pattern, relative to this file's folder (setup.py must use relative
+    paths)."""
     return sorted(
         os.path.relpath(p, HERE)
         for p in glob.glob(os.path.join(HERE, pattern))
-        if os.path.isfile(p) and not os.path.basename(p).startswith('.'))
+        if os.path.isfile(p) and not os.path.basename(p).startswith('.')
+    )
 
 
 setup(

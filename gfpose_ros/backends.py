@@ -28,7 +28,9 @@ class BackendError(RuntimeError):
 
 
 def default_cache_dir():
-    return os.path.join(os.environ.get("ROS_HOME", os.path.join(os.path.expanduser("~"), ".ros")), "gfpose_ros")
+    return os.path.join(
+        os.environ.get("ROS_HOME", os.path.join(os.path.expanduser("~"), ".ros")), "gfpose_ros"
+    )
 
 
 class TorchBackend:
@@ -36,14 +38,18 @@ class TorchBackend:
 
     def __init__(self, model_path, steps, sampler="ddim", device=None, t_start=None):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.graph = make_graph(load_network(model_path, self.device), steps, sampler, t_start).to(self.device)
+        self.graph = make_graph(load_network(model_path, self.device), steps, sampler, t_start).to(
+            self.device
+        )
         self.input_names = self.graph.input_names
         self._cuda_graphs = {}  # batch size -> (graph, static inputs, static output)
 
     @torch.inference_mode()
     def __call__(self, inputs):
-        tensors = [torch.from_numpy(np.ascontiguousarray(inputs[n], dtype=np.float32)).to(self.device)
-                   for n in self.input_names]
+        tensors = [
+            torch.from_numpy(np.ascontiguousarray(inputs[n], dtype=np.float32)).to(self.device)
+            for n in self.input_names
+        ]
         if self.device.type != "cuda":
             return self.graph(*tensors).numpy()
         batch = tensors[0].shape[0]
@@ -70,7 +76,9 @@ def onnx_path_for(model_path, steps, cache_dir, sampler="ddim", t_start=None):
     """Export the K-step graph once per model file content; later calls reuse it.
 
     ``t_start`` names the tracking graph (warm starts from t_start), cached beside the cold one."""
-    key = f"{file_hash(model_path)[:16]}_{sampler}_k{steps}" + ("" if t_start is None else f"_warm{t_start:g}")
+    key = f"{file_hash(model_path)[:16]}_{sampler}_k{steps}" + (
+        "" if t_start is None else f"_warm{t_start:g}"
+    )
     path = os.path.join(cache_dir, f"sampler_{key}.onnx")
     if not os.path.exists(path):
         export_onnx(model_path, steps, path, sampler, t_start)
@@ -87,11 +95,15 @@ class OnnxRuntimeBackend:
         if threads:
             options.intra_op_num_threads = threads
         available = ort.get_available_providers()
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+        providers = [
+            p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available
+        ]
         try:
             self.session = ort.InferenceSession(onnx_path, options, providers=providers)
         except Exception as exc:
-            raise BackendError(f"ONNX Runtime cannot load {onnx_path}: {str(exc).splitlines()[0][:200]}") from None
+            raise BackendError(
+                f"ONNX Runtime cannot load {onnx_path}: {str(exc).splitlines()[0][:200]}"
+            ) from None
         self.providers = self.session.get_providers()
         self.input_names = tuple(i.name for i in self.session.get_inputs())
 
@@ -100,17 +112,35 @@ class OnnxRuntimeBackend:
         return self.session.run(None, feed)[0]
 
 
-def engine_cache_key(onnx_hash, trt_version, gpu_name, compute_capability, precision, min_batch, opt_batch, max_batch):
+def engine_cache_key(
+    onnx_hash,
+    trt_version,
+    gpu_name,
+    compute_capability,
+    precision,
+    min_batch,
+    opt_batch,
+    max_batch,
+):
     """Everything an engine depends on; any difference means a different engine file."""
-    return {"onnx_sha256": onnx_hash, "tensorrt": trt_version, "gpu": gpu_name,
-            "compute_capability": list(compute_capability), "precision": precision,
-            "batch_profile": [min_batch, opt_batch, max_batch]}
+    return {
+        "onnx_sha256": onnx_hash,
+        "tensorrt": trt_version,
+        "gpu": gpu_name,
+        "compute_capability": list(compute_capability),
+        "precision": precision,
+        "batch_profile": [min_batch, opt_batch, max_batch],
+    }
 
 
 def engine_file_name(key):
     import hashlib
 
-    return "engine_" + hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24] + ".plan"
+    return (
+        "engine_"
+        + hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+        + ".plan"
+    )
 
 
 def read_cached_engine(path, key):
@@ -145,20 +175,35 @@ def write_cached_engine(path, key, blob):
     import hashlib
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    for target, content, mode in ((path, blob, "wb"),
-                                  (path + ".json", json.dumps({"key": key, "sha256": hashlib.sha256(blob).hexdigest()}), "w")):
+    for target, content, mode in (
+        (path, blob, "wb"),
+        (
+            path + ".json",
+            json.dumps({"key": key, "sha256": hashlib.sha256(blob).hexdigest()}),
+            "w",
+        ),
+    ):
         with open(target + ".tmp", mode) as f:
             f.write(content)
         os.replace(target + ".tmp", target)
 
 
 class TensorRTBackend:
-    """TensorRT engine over the exported graph, with the official Python API and torch CUDA buffers."""
+    """TensorRT engine over the exported graph, with the official Python API and torch CUDA
+    buffers."""
 
     name = "tensorrt"
 
-    def __init__(self, onnx_path, cache_dir, precision="fp16", max_batch=512, opt_batch=20, force_rebuild=False,
-                 input_names=INPUT_NAMES):
+    def __init__(
+        self,
+        onnx_path,
+        cache_dir,
+        precision="fp16",
+        max_batch=512,
+        opt_batch=20,
+        force_rebuild=False,
+        input_names=INPUT_NAMES,
+    ):
         import tensorrt as trt
 
         self.input_names = input_names
@@ -168,13 +213,25 @@ class TensorRTBackend:
         self.trt = trt
         self.logger = trt.Logger(trt.Logger.WARNING)
         props = torch.cuda.get_device_properties(0)
-        self.key = engine_cache_key(file_hash(onnx_path), trt.__version__, props.name, (props.major, props.minor),
-                                    precision, 1, min(opt_batch, max_batch), max_batch)
+        self.key = engine_cache_key(
+            file_hash(onnx_path),
+            trt.__version__,
+            props.name,
+            (props.major, props.minor),
+            precision,
+            1,
+            min(opt_batch, max_batch),
+            max_batch,
+        )
         self.engine_path = os.path.join(cache_dir, engine_file_name(self.key))
         blob = None if force_rebuild else read_cached_engine(self.engine_path, self.key)
         engine = self._deserialize(blob) if blob else None
         if engine is None:
-            log.info("building TensorRT %s engine for batch 1..%d (this takes a while once)", precision, max_batch)
+            log.info(
+                "building TensorRT %s engine for batch 1..%d (this takes a while once)",
+                precision,
+                max_batch,
+            )
             blob = build_engine(onnx_path, precision, self.key["batch_profile"], self.logger)
             write_cached_engine(self.engine_path, self.key, blob)
             engine = self._deserialize(blob)
@@ -198,7 +255,9 @@ class TensorRTBackend:
         stream = torch.cuda.current_stream()
         buffers = {}
         for name in self.input_names:
-            buffers[name] = torch.from_numpy(np.ascontiguousarray(inputs[name], dtype=np.float32)).cuda()
+            buffers[name] = torch.from_numpy(
+                np.ascontiguousarray(inputs[name], dtype=np.float32)
+            ).cuda()
             self.context.set_input_shape(name, tuple(buffers[name].shape))
         output = torch.empty((batch, 17, 3), dtype=torch.float32, device="cuda")
         for name, tensor in list(buffers.items()) + [("poses", output)]:
@@ -256,8 +315,18 @@ def onnxruntime_available():
     return True, "onnxruntime is installed"
 
 
-def create_backend(kind, model_path, steps, cache_dir=None, precision="fp16", max_batch=512,
-                   force_rebuild=False, threads=0, sampler="ddim", t_start=None):
+def create_backend(
+    kind,
+    model_path,
+    steps,
+    cache_dir=None,
+    precision="fp16",
+    max_batch=512,
+    force_rebuild=False,
+    threads=0,
+    sampler="ddim",
+    t_start=None,
+):
     """Build the backend ``kind`` ('auto' picks TensorRT, then ONNX Runtime, then torch).
 
     With ``t_start`` it runs the tracking graph (export.WARM_INPUT_NAMES: warm starts).
@@ -270,15 +339,30 @@ def create_backend(kind, model_path, steps, cache_dir=None, precision="fp16", ma
     load_network(model_path)  # a missing or corrupt model fails here, whatever the backend
     cache_dir = cache_dir or default_cache_dir()
     if kind == "auto":
-        for candidate, check in (("tensorrt", tensorrt_available), ("onnxruntime", onnxruntime_available)):
+        for candidate, check in (
+            ("tensorrt", tensorrt_available),
+            ("onnxruntime", onnxruntime_available),
+        ):
             ok, why = check()
             if ok:
-                backend, _ = create_backend(candidate, model_path, steps, cache_dir, precision, max_batch,
-                                            force_rebuild, threads, sampler, t_start)
+                backend, _ = create_backend(
+                    candidate,
+                    model_path,
+                    steps,
+                    cache_dir,
+                    precision,
+                    max_batch,
+                    force_rebuild,
+                    threads,
+                    sampler,
+                    t_start,
+                )
                 return backend, f"auto: {why}"
             log.info("auto: skipping %s: %s", candidate, why)
-        return (TorchBackend(model_path, steps, sampler, t_start=t_start),
-                "auto: neither TensorRT nor ONNX Runtime is usable")
+        return (
+            TorchBackend(model_path, steps, sampler, t_start=t_start),
+            "auto: neither TensorRT nor ONNX Runtime is usable",
+        )
     if kind == "torch":
         return TorchBackend(model_path, steps, sampler, t_start=t_start), "requested"
     onnx_path = onnx_path_for(model_path, steps, cache_dir, sampler, t_start)
@@ -287,5 +371,11 @@ def create_backend(kind, model_path, steps, cache_dir=None, precision="fp16", ma
     ok, why = tensorrt_available()
     if not ok:
         raise BackendError(f"tensorrt backend unavailable: {why}")
-    return TensorRTBackend(onnx_path, cache_dir, precision, max_batch, force_rebuild=force_rebuild,
-                           input_names=INPUT_NAMES if t_start is None else WARM_INPUT_NAMES), "requested"
+    return TensorRTBackend(
+        onnx_path,
+        cache_dir,
+        precision,
+        max_batch,
+        force_rebuild=force_rebuild,
+        input_names=INPUT_NAMES if t_start is None else WARM_INPUT_NAMES,
+    ), "requested"

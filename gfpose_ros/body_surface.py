@@ -14,25 +14,30 @@ import numpy as np
 # (hip to shoulder), so that it is wider than deep; the head is a capsule from the nose to the
 # head top. Hands and feet are left out (the 17 joints do not say where they point).
 BODY_CAPSULES = (
-    (1, 4, 0.11),    # pelvis, hip to hip
-    (0, 7, 0.13),    # abdomen
-    (7, 8, 0.13),    # chest
+    (1, 4, 0.11),  # pelvis, hip to hip
+    (0, 7, 0.13),  # abdomen
+    (7, 8, 0.13),  # chest
     (11, 14, 0.07),  # shoulder girdle
-    (4, 11, 0.08),   # left flank
-    (1, 14, 0.08),   # right flank
-    (8, 9, 0.05),    # neck
-    (9, 10, 0.09),   # head
-    (1, 2, 0.08), (4, 5, 0.08),      # thighs
-    (2, 3, 0.05), (5, 6, 0.05),      # shins
-    (11, 12, 0.045), (14, 15, 0.045),  # upper arms
-    (12, 13, 0.035), (15, 16, 0.035),  # forearms
+    (4, 11, 0.08),  # left flank
+    (1, 14, 0.08),  # right flank
+    (8, 9, 0.05),  # neck
+    (9, 10, 0.09),  # head
+    (1, 2, 0.08),
+    (4, 5, 0.08),  # thighs
+    (2, 3, 0.05),
+    (5, 6, 0.05),  # shins
+    (11, 12, 0.045),
+    (14, 15, 0.045),  # upper arms
+    (12, 13, 0.035),
+    (15, 16, 0.035),  # forearms
 )
 CAPSULE_JOINTS = np.array([(a, b) for a, b, _ in BODY_CAPSULES])
 CAPSULE_RADII = np.array([r for _, _, r in BODY_CAPSULES])
 
 
 def rays(xy):
-    """Unnormalised ray directions (..., 3) = (x, y, 1) for normalised image coordinates (..., 2)."""
+    """Unnormalised ray directions (..., 3) = (x, y, 1) for normalised image coordinates (...,
+    2)."""
     xy = np.asarray(xy, dtype=np.float64)
     return np.concatenate([xy, np.ones(xy.shape[:-1] + (1,))], axis=-1)
 
@@ -46,21 +51,23 @@ def ray_capsule_depth(directions, a, b, radius):
     sphere's does (the capsule lies inside its infinite cylinder, so this is exact).
     """
     norm = np.linalg.norm(directions, axis=-1, keepdims=True)
-    d = (directions / norm)[:, None, :]            # (P, 1, 3) unit directions
-    axis = (b - a)[None]                           # (1, C, 3)
-    to_origin = -a[None]                           # (1, C, 3): ray origin (0) minus a
-    axis2 = (axis ** 2).sum(-1)
+    d = (directions / norm)[:, None, :]  # (P, 1, 3) unit directions
+    axis = (b - a)[None]  # (1, C, 3)
+    to_origin = -a[None]  # (1, C, 3): ray origin (0) minus a
+    axis2 = (axis**2).sum(-1)
     axis_d = (axis * d).sum(-1)
     axis_o = (axis * to_origin).sum(-1)
     d_o = (d * to_origin).sum(-1)
-    o_o = (to_origin ** 2).sum(-1)
+    o_o = (to_origin**2).sum(-1)
     r2 = radius[None] ** 2
-    qa = axis2 - axis_d ** 2
+    qa = axis2 - axis_d**2
     qb = axis2 * d_o - axis_o * axis_d
-    qc = axis2 * o_o - axis_o ** 2 - r2 * axis2
-    h = qb ** 2 - qa * qc
+    qc = axis2 * o_o - axis_o**2 - r2 * axis2
+    h = qb**2 - qa * qc
     usable = (qa > 1e-12) & (h >= 0)
-    t_cyl = np.where(usable, (-qb - np.sqrt(np.where(usable, h, 0.0))) / np.where(usable, qa, 1.0), np.inf)
+    t_cyl = np.where(
+        usable, (-qb - np.sqrt(np.where(usable, h, 0.0))) / np.where(usable, qa, 1.0), np.inf
+    )
     along = axis_o + np.where(usable, t_cyl, 0.0) * axis_d  # where the hit is along the axis
     t_cyl = np.where(usable & (along > 0) & (along < axis2) & (t_cyl > 0), t_cyl, np.inf)
     t = np.minimum(t_cyl, np.minimum(_ray_sphere(d, a[None], r2), _ray_sphere(d, b[None], r2)))
@@ -70,7 +77,7 @@ def ray_capsule_depth(directions, a, b, radius):
 def _ray_sphere(d, centre, r2):
     """Distance along unit rays d to the first hit of spheres (inf where missed or behind)."""
     b = (d * centre).sum(-1)
-    h = b ** 2 - ((centre ** 2).sum(-1) - r2)
+    h = b**2 - ((centre**2).sum(-1) - r2)
     t = b - np.sqrt(np.where(h >= 0, h, 0.0))
     return np.where((h >= 0) & (t > 0), t, np.inf)
 

@@ -64,8 +64,13 @@ def fit_root_translation(pose_rel, xy, weights):
     rows_x = np.stack([ones, zeros, -xy[..., 0]], axis=-1)
     rows_y = np.stack([zeros, ones, -xy[..., 1]], axis=-1)
     A = np.concatenate([rows_x, rows_y], axis=-2)  # (..., 2J, 3)
-    b = np.concatenate([xy[..., 0] * pose_rel[..., 2] - pose_rel[..., 0],
-                        xy[..., 1] * pose_rel[..., 2] - pose_rel[..., 1]], axis=-1)
+    b = np.concatenate(
+        [
+            xy[..., 0] * pose_rel[..., 2] - pose_rel[..., 0],
+            xy[..., 1] * pose_rel[..., 2] - pose_rel[..., 1],
+        ],
+        axis=-1,
+    )
     ww = np.concatenate([w, w], axis=-1)
     AtA = np.einsum("...ki,...k,...kj->...ij", A, ww, A)
     Atb = np.einsum("...ki,...k,...k->...i", A, ww, b)

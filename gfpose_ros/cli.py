@@ -19,7 +19,9 @@ def _positive_ints(text):
     try:
         values = [int(v) for v in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
     if any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"values must be >= 1, got {text!r}")
     return values
@@ -28,7 +30,11 @@ def _positive_ints(text):
 def cmd_train(args):
     from .training.train import load_config, train
 
-    overrides = {k: v for k, v in {"out_dir": args.out_dir, "total_steps": args.total_steps}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {"out_dir": args.out_dir, "total_steps": args.total_steps}.items()
+        if v is not None
+    }
     path = train(load_config(args.config, overrides))
     print(f"EMA weights: {path}")
 
@@ -36,12 +42,23 @@ def cmd_train(args):
 def cmd_make_eval_set(args):
     from .evaluation.evaluate import make_eval_set
 
-    arrays = make_eval_set(args.config, args.sources, args.split, args.frames_per_sequence, args.occlusion,
-                           args.adult_proportions, args.seed, args.noise, args.outlier_prob)
+    arrays = make_eval_set(
+        args.config,
+        args.sources,
+        args.split,
+        args.frames_per_sequence,
+        args.occlusion,
+        args.adult_proportions,
+        args.seed,
+        args.noise,
+        args.outlier_prob,
+    )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     np.savez_compressed(args.out, **arrays)
-    print(f"wrote {args.out}: {len(arrays['poses_3d'])} frames from the {args.split} split of "
-          f"{', '.join(sorted({g.split('_')[0] for g in arrays['group']}))}")
+    print(
+        f"wrote {args.out}: {len(arrays['poses_3d'])} frames from the {args.split} split of "
+        f"{', '.join(sorted({g.split('_')[0] for g in arrays['group']}))}"
+    )
 
 
 def cmd_sources(args):
@@ -50,16 +67,25 @@ def cmd_sources(args):
     from .training.train import DEFAULT_CONFIG, all_sources, load_config
 
     config = load_config(args.config or DEFAULT_CONFIG)
-    print(f"{'source':<10} {'share':>5} {'train seq/frames':>17} {'held-out seq/frames':>20} {'stature':>8}  "
-          "own joints vs harmonised (median distance / along the trunk, mm)")
+    print(
+        f"{'source':<10} {'share':>5} {'train seq/frames':>17} {'held-out seq/frames':>20} "
+        f"{'stature':>8}  "
+        "own joints vs harmonised (median distance / along the trunk, mm)"
+    )
     for source in all_sources(config):
         split = {k: load_source(source, k, harmonise_joints=False) for k in ("train", "val")}
         frames = np.concatenate([p for items in split.values() for _, p in items])
         offsets = convention_offsets(frames[::10])
         height = np.median(stature(frames[::10]))
-        print(f"{source.name:<10} {source.share:>5} {len(split['train']):>7}/{sum(len(p) for _, p in split['train']):<9}"
-              f" {len(split['val']):>9}/{sum(len(p) for _, p in split['val']):<10} {height:7.2f}m  "
-              + ", ".join(f"{j} {o['distance'] * 1000:.0f}/{o['along_trunk'] * 1000:+.0f}" for j, o in offsets.items()))
+        print(
+            f"{source.name:<10} {source.share:>5} "
+            f"{len(split['train']):>7}/{sum(len(p) for _, p in split['train']):<9}"
+            f" {len(split['val']):>9}/{sum(len(p) for _, p in split['val']):<10} {height:7.2f}m  "
+            + ", ".join(
+                f"{j} {o['distance'] * 1000:.0f}/{o['along_trunk'] * 1000:+.0f}"
+                for j, o in offsets.items()
+            )
+        )
 
 
 def cmd_make_demo_sequence(args):
@@ -71,18 +97,40 @@ def cmd_make_demo_sequence(args):
 
 
 def cmd_eval(args):
-    from .evaluation.evaluate import HEADER, breakdown_tables, evaluate, markdown_table, operating_point, write_results
+    from .evaluation.evaluate import (
+        HEADER,
+        breakdown_tables,
+        evaluate,
+        markdown_table,
+        operating_point,
+        write_results,
+    )
 
     print(" ".join(f"{h:>7}" for h in HEADER))
-    results = evaluate(args.data, args.model, args.backend, args.steps, args.hypotheses, args.aggregation,
-                       args.max_frames, args.seed, args.sampler, keypoint_noise=args.keypoint_noise)
+    results = evaluate(
+        args.data,
+        args.model,
+        args.backend,
+        args.steps,
+        args.hypotheses,
+        args.aggregation,
+        args.max_frames,
+        args.seed,
+        args.sampler,
+        keypoint_noise=args.keypoint_noise,
+    )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_results(results, args.out)
     shown = operating_point(results["runs"])
     for key in ("sources", "groups"):
-        print(f"MPJPE per {key[:-1]} ({shown['steps']} steps, {shown['hypotheses']} hypotheses, worst first): "
-              + ", ".join(f"{g} {v['mpjpe_mm']:.0f} ({v['frames']})"
-                          for g, v in sorted(shown[key].items(), key=lambda kv: -kv[1]["mpjpe_mm"])))
+        print(
+            f"MPJPE per {key[:-1]} ({shown['steps']} steps, {shown['hypotheses']} hypotheses, "
+            "worst first): "
+            + ", ".join(
+                f"{g} {v['mpjpe_mm']:.0f} ({v['frames']})"
+                for g, v in sorted(shown[key].items(), key=lambda kv: -kv[1]["mpjpe_mm"])
+            )
+        )
     if args.markdown:
         print(markdown_table(results))
         print(breakdown_tables(shown))
@@ -93,8 +141,17 @@ def cmd_eval_depth(args):
     from .evaluation.depth_eval import evaluate_depth, markdown_table
     from .evaluation.evaluate import write_results
 
-    results = evaluate_depth(args.views, args.hypotheses, args.steps, args.seed, args.config, args.sources, args.model,
-                             args.backend, args.threads)
+    results = evaluate_depth(
+        args.views,
+        args.hypotheses,
+        args.steps,
+        args.seed,
+        args.config,
+        args.sources,
+        args.model,
+        args.backend,
+        args.threads,
+    )
     table = markdown_table(results)
     print(table)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -120,7 +177,9 @@ def cmd_build_engine(args):
     if not ok:
         raise RuntimeError(f"cannot build a TensorRT engine: {why}")
     onnx_path = onnx_path_for(args.model, args.steps, args.cache_dir)
-    backend = TensorRTBackend(onnx_path, args.cache_dir, args.precision, args.max_batch, force_rebuild=args.force_rebuild)
+    backend = TensorRTBackend(
+        onnx_path, args.cache_dir, args.precision, args.max_batch, force_rebuild=args.force_rebuild
+    )
     print(f"engine: {backend.engine_path}")
 
 
@@ -134,9 +193,25 @@ def cmd_eval_tracking(args):
     from .evaluation.eval_tracking import evaluate_tracking, markdown_table, write_results
 
     smoothing = {"min_cutoff": args.min_cutoff, "beta": args.beta, "d_cutoff": 1.0}
-    results = evaluate_tracking(args.config, args.source, args.clips, args.people, args.frames, args.noise, args.model,
-                                args.backend, args.threads, args.steps, args.hypotheses, args.warm_steps, args.t_start,
-                                smoothing, args.frame_rate, args.latency_frames, args.seed)
+    results = evaluate_tracking(
+        args.config,
+        args.source,
+        args.clips,
+        args.people,
+        args.frames,
+        args.noise,
+        args.model,
+        args.backend,
+        args.threads,
+        args.steps,
+        args.hypotheses,
+        args.warm_steps,
+        args.t_start,
+        smoothing,
+        args.frame_rate,
+        args.latency_frames,
+        args.seed,
+    )
     write_results(results, args.out)
     print(markdown_table(results))
     print(f"wrote {args.out} and {os.path.splitext(args.out)[0]}.md")
@@ -147,7 +222,9 @@ def build_parser():
     from .lifter import DEFAULT_WARM_STEPS, DEFAULT_WARM_T_START
     from .sampling import SAMPLERS
 
-    parser = argparse.ArgumentParser(prog="gfpose", description="GFPose 2D-to-3D human pose lifting (ROS-free tools)")
+    parser = argparse.ArgumentParser(
+        prog="gfpose", description="GFPose 2D-to-3D human pose lifting (ROS-free tools)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train the score network (resumable)")
@@ -156,67 +233,138 @@ def build_parser():
     p.add_argument("--total-steps", type=int)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("sources", help="the training config's sources: split sizes, stature, joint-convention offsets")
+    p = sub.add_parser(
+        "sources",
+        help="the training config's sources: split sizes, stature, joint-convention offsets",
+    )
     p.add_argument("--config", default=None, help="training YAML (default: config/train.yaml)")
     p.set_defaults(func=cmd_sources)
 
     p = sub.add_parser("make-eval-set", help="held-out mocap + virtual cameras -> evaluation .npz")
-    p.add_argument("--config", default=None, help="training YAML whose sources and held-out rules to use "
-                   "(default: config/train.yaml)")
-    p.add_argument("--sources", type=lambda s: s.split(","), default=None, help="comma-separated source names")
-    p.add_argument("--split", default="val", choices=["val", "all"],
-                   help="val: the held-out sequences; all: every sequence (a source left out of training)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="training YAML whose sources and held-out rules to use (default: config/train.yaml)",
+    )
+    p.add_argument(
+        "--sources", type=lambda s: s.split(","), default=None, help="comma-separated source names"
+    )
+    p.add_argument(
+        "--split",
+        default="val",
+        choices=["val", "all"],
+        help="val: the held-out sequences; all: every sequence (a source left out of training)",
+    )
     p.add_argument("--out", default=os.path.join(DEFAULT_OUT, "eval_heldout.npz"))
     p.add_argument("--frames-per-sequence", type=int, default=8)
-    p.add_argument("--occlusion", type=float, default=0.5, help="share of frames with one limb occluded")
-    p.add_argument("--adult-proportions", action="store_true", help="rescale bones to adult statures (as in training)")
-    p.add_argument("--noise", type=float, default=0.01, help="2D jitter std, fraction of the person's 2D size")
-    p.add_argument("--outlier-prob", type=float, default=0.0, help="share of joints with a detector-like gross error")
+    p.add_argument(
+        "--occlusion", type=float, default=0.5, help="share of frames with one limb occluded"
+    )
+    p.add_argument(
+        "--adult-proportions",
+        action="store_true",
+        help="rescale bones to adult statures (as in training)",
+    )
+    p.add_argument(
+        "--noise", type=float, default=0.01, help="2D jitter std, fraction of the person's 2D size"
+    )
+    p.add_argument(
+        "--outlier-prob",
+        type=float,
+        default=0.0,
+        help="share of joints with a detector-like gross error",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_make_eval_set)
 
-    p = sub.add_parser("make-demo-sequence", help="the bundled demo clip (held-out, fixed camera, occlusion)")
-    p.add_argument("--config", default=None, help="training YAML with the 'cmu' source (default: config/train.yaml)")
+    p = sub.add_parser(
+        "make-demo-sequence", help="the bundled demo clip (held-out, fixed camera, occlusion)"
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        help="training YAML with the 'cmu' source (default: config/train.yaml)",
+    )
     p.add_argument("--out", default="data/demo_sequence.npz")
     p.add_argument("--frames", type=int, default=150)
     p.set_defaults(func=cmd_make_demo_sequence)
 
-    p = sub.add_parser("eval", help="MPJPE / P-MPJPE / best-of-N / completion error on an evaluation .npz")
+    p = sub.add_parser(
+        "eval", help="MPJPE / P-MPJPE / best-of-N / completion error on an evaluation .npz"
+    )
     p.add_argument("--data", required=True, help="evaluation .npz (see gfpose make-eval-set)")
     p.add_argument("--model", default=default_model_path())
-    p.add_argument("--backend", default="torch", choices=[b for b in BACKENDS if b != "tensorrt"] + ["tensorrt"])
+    p.add_argument(
+        "--backend",
+        default="torch",
+        choices=[b for b in BACKENDS if b != "tensorrt"] + ["tensorrt"],
+    )
     p.add_argument("--steps", type=_positive_ints, default=[1, 2, 4, 8])
     p.add_argument("--hypotheses", type=_positive_ints, default=[1, 10])
     p.add_argument("--aggregation", default="reprojection", choices=["reprojection", "mean"])
     p.add_argument("--sampler", default="ddim", choices=sorted(SAMPLERS))
-    p.add_argument("--keypoint-noise", type=float, default=None,
-                   help="expected 2D error, fraction of the person's 2D size: sets how far observed joints move "
-                        "onto their rays (0 = all the way; default: the Lifter's)")
+    p.add_argument(
+        "--keypoint-noise",
+        type=float,
+        default=None,
+        help="expected 2D error, fraction of the person's 2D size: sets how far observed joints "
+        "move "
+        "onto their rays (0 = all the way; default: the Lifter's)",
+    )
     p.add_argument("--max-frames", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=os.path.join(DEFAULT_OUT, "eval.json"))
     p.add_argument("--markdown", action="store_true", help="also print the table in Markdown")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("eval-depth", help="absolute position with and without an RGB-D depth image, by distance "
-                       "(held-out mocap, rendered depth)")
-    p.add_argument("--config", default=None, help="training YAML whose held-out sequences to use (default: config/train.yaml)")
-    p.add_argument("--sources", type=lambda s: s.split(","), default=None, help="comma-separated source names")
+    p = sub.add_parser(
+        "eval-depth",
+        help="absolute position with and without an RGB-D depth image, by distance "
+        "(held-out mocap, rendered depth)",
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        help="training YAML whose held-out sequences to use (default: config/train.yaml)",
+    )
+    p.add_argument(
+        "--sources", type=lambda s: s.split(","), default=None, help="comma-separated source names"
+    )
     p.add_argument("--model", default=default_model_path())
-    p.add_argument("--backend", default="torch", choices=[b for b in BACKENDS if b != "tensorrt"] + ["tensorrt"])
-    p.add_argument("--views", type=int, default=300, help="views, spread evenly over the 1-2, 2-3, 3-5 and 5-8 m bins")
+    p.add_argument(
+        "--backend",
+        default="torch",
+        choices=[b for b in BACKENDS if b != "tensorrt"] + ["tensorrt"],
+    )
+    p.add_argument(
+        "--views",
+        type=int,
+        default=300,
+        help="views, spread evenly over the 1-2, 2-3, 3-5 and 5-8 m bins",
+    )
     p.add_argument("--hypotheses", type=int, default=20)
     p.add_argument("--steps", type=int, default=4)
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for the backend (0 = its default)")
+    p.add_argument(
+        "--threads", type=int, default=1, help="CPU threads for the backend (0 = its default)"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=os.path.join(DEFAULT_OUT, "eval_depth.json"), help="JSON; the table goes next to it (.md)")
+    p.add_argument(
+        "--out",
+        default=os.path.join(DEFAULT_OUT, "eval_depth.json"),
+        help="JSON; the table goes next to it (.md)",
+    )
     p.set_defaults(func=cmd_eval_depth)
 
     p = sub.add_parser("export", help="export the whole K-step sampler as one ONNX graph")
     p.add_argument("--model", default=default_model_path())
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--sampler", default="ddim", choices=sorted(SAMPLERS))
-    p.add_argument("--max-batch", type=int, default=512, help="recorded for the engine build; the graph's batch is dynamic")
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=512,
+        help="recorded for the engine build; the graph's batch is dynamic",
+    )
     p.add_argument("--out")
     p.set_defaults(func=cmd_export)
 
@@ -240,34 +388,93 @@ def build_parser():
     p.add_argument("--full-grid", action="store_true")
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
-    p.add_argument("--reference-frames", type=int, default=20, help="frames for the 1000-step reference (0 = skip)")
+    p.add_argument(
+        "--reference-frames",
+        type=int,
+        default=20,
+        help="frames for the 1000-step reference (0 = skip)",
+    )
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--cache-dir", default=default_cache_dir())
     p.add_argument("--out-dir", default=os.path.join(DEFAULT_OUT, "bench"))
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("eval-tracking", help="tracked, warm-started lifting vs independent frames on held-out clips "
-                       "of several people: MPJPE, jitter, ID switches, latency")
-    p.add_argument("--config", default=None, help="training YAML whose held-out sequences to use (default: config/train.yaml)")
-    p.add_argument("--source", default="cmu", help="source of the clips (its config stride sets the frame rate)")
+    p = sub.add_parser(
+        "eval-tracking",
+        help="tracked, warm-started lifting vs independent frames on held-out clips "
+        "of several people: MPJPE, jitter, ID switches, latency",
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        help="training YAML whose held-out sequences to use (default: config/train.yaml)",
+    )
+    p.add_argument(
+        "--source",
+        default="cmu",
+        help="source of the clips (its config stride sets the frame rate)",
+    )
     p.add_argument("--clips", type=int, default=8)
-    p.add_argument("--people", type=_positive_ints, default=[3, 2], help="people per clip, cycled over the clips")
+    p.add_argument(
+        "--people",
+        type=_positive_ints,
+        default=[3, 2],
+        help="people per clip, cycled over the clips",
+    )
     p.add_argument("--frames", type=int, default=90, help="frames per clip (>= 3)")
-    p.add_argument("--frame-rate", type=float, default=30.0, help="frames per second of the source after its stride")
-    p.add_argument("--noise", type=float, default=0.01, help="2D jitter std, fraction of the person's 2D size")
+    p.add_argument(
+        "--frame-rate",
+        type=float,
+        default=30.0,
+        help="frames per second of the source after its stride",
+    )
+    p.add_argument(
+        "--noise", type=float, default=0.01, help="2D jitter std, fraction of the person's 2D size"
+    )
     p.add_argument("--model", default=default_model_path())
-    p.add_argument("--backend", default="onnxruntime", choices=[b for b in BACKENDS if b != "tensorrt"] + ["tensorrt"])
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for the backend (0 = its default)")
+    p.add_argument(
+        "--backend",
+        default="onnxruntime",
+        choices=[b for b in BACKENDS if b != "tensorrt"] + ["tensorrt"],
+    )
+    p.add_argument(
+        "--threads", type=int, default=1, help="CPU threads for the backend (0 = its default)"
+    )
     p.add_argument("--steps", type=int, default=4, help="steps of a cold start")
     p.add_argument("--hypotheses", type=int, default=20)
-    p.add_argument("--warm-steps", type=int, default=DEFAULT_WARM_STEPS, help="steps of a warm start (<= --steps)")
-    p.add_argument("--t-start", type=float, default=DEFAULT_WARM_T_START,
-                   help="time a warm start's previous pose is noised to, (0.001, 1]")
-    p.add_argument("--min-cutoff", type=float, default=2.0, help="One-Euro minimum cutoff (Hz) of the smoothed run")
-    p.add_argument("--beta", type=float, default=20.0, help="One-Euro speed coefficient (s/m) of the smoothed run")
-    p.add_argument("--latency-frames", type=int, default=300, help="frames timed per graph (0 = skip)")
+    p.add_argument(
+        "--warm-steps",
+        type=int,
+        default=DEFAULT_WARM_STEPS,
+        help="steps of a warm start (<= --steps)",
+    )
+    p.add_argument(
+        "--t-start",
+        type=float,
+        default=DEFAULT_WARM_T_START,
+        help="time a warm start's previous pose is noised to, (0.001, 1]",
+    )
+    p.add_argument(
+        "--min-cutoff",
+        type=float,
+        default=2.0,
+        help="One-Euro minimum cutoff (Hz) of the smoothed run",
+    )
+    p.add_argument(
+        "--beta",
+        type=float,
+        default=20.0,
+        help="One-Euro speed coefficient (s/m) of the smoothed run",
+    )
+    p.add_argument(
+        "--latency-frames", type=int, default=300, help="frames timed per graph (0 = skip)"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=os.path.join(DEFAULT_OUT, "eval_tracking.json"), help="JSON; the table goes next to it (.md)")
+    p.add_argument(
+        "--out",
+        default=os.path.join(DEFAULT_OUT, "eval_tracking.json"),
+        help="JSON; the table goes next to it (.md)",
+    )
     p.set_defaults(func=cmd_eval_tracking)
 
     from .offline_demo import add_demo_parser

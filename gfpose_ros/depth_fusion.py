@@ -1,4 +1,5 @@
-"""Depth-assisted metric position: an RGB-D camera's depth image fixes each person's distance and size.
+"""Depth-assisted metric position: an RGB-D camera's depth image fixes each person's distance and
+size.
 
 One colour camera cannot tell a small near person from a tall far one, so the monocular lifter
 places a body of the size it assumes. A depth image aligned to the colour image measures the
@@ -46,7 +47,10 @@ def depth_to_metres(array, encoding):
     16UC1 / mono16 are millimetres (0 = no data), 32FC1 metres (NaN, inf or <= 0 = no data).
     """
     if encoding not in DEPTH_ENCODINGS:
-        raise ValueError(f"unsupported depth encoding {encoding!r}; expected one of {', '.join(DEPTH_ENCODINGS)}")
+        raise ValueError(
+            f"unsupported depth encoding {encoding!r}; expected one of "
+            f"{', '.join(DEPTH_ENCODINGS)}"
+        )
     array = np.asarray(array)
     if array.ndim != 2:
         raise ValueError(f"a depth image must be 2-dimensional (H, W), got shape {array.shape}")
@@ -62,58 +66,93 @@ def as_depth_image(depth):
     except Exception as exc:  # ragged nested lists and the like
         raise ValueError(f"depth must be an (H, W) array of metres: {exc}") from None
     if depth.ndim != 2:
-        raise ValueError(f"depth must be an (H, W) array of metres, got {depth.ndim} dimensions {depth.shape}")
+        raise ValueError(
+            f"depth must be an (H, W) array of metres, got {depth.ndim} dimensions {depth.shape}"
+        )
     if not np.issubdtype(depth.dtype, np.floating):
-        raise ValueError(f"depth must be float metres, got dtype {depth.dtype} "
-                         "(convert a 16UC1 image with depth_fusion.depth_to_metres)")
+        raise ValueError(
+            f"depth must be float metres, got dtype {depth.dtype} "
+            "(convert a 16UC1 image with depth_fusion.depth_to_metres)"
+        )
     return depth
 
 
 @dataclass(frozen=True)
 class DepthFusionConfig:
-    joints: tuple = TORSO_JOINTS          # joints whose depth places the body
-    guard_joints: tuple = GUARD_JOINTS    # joints that must not read behind the placed body
-    window: float = 0.02                  # window half-size, fraction of the person's 2D box diagonal ...
-    max_window: int = 6                   # ... in 1..max_window pixels
-    min_valid_fraction: float = 0.3       # of a window's pixels with data, else the joint is unmeasured
-    depth_range: tuple = (0.2, 20.0)      # metres; anything else is no data
-    min_joints: int = 3                   # consistent measured joints needed
-    max_behind: int = 0                   # guard joints allowed to read behind the fitted body ...
-    behind_margin: float = 0.1            # ... by more than the tolerance plus this (m; the pose's own error)
-    outlier_mads: float = 3.0             # a joint disagrees beyond this many MADs of the residuals ...
-    outlier_floor: float = 0.08           # ... and beyond this (m) plus 2 sensor sigmas
+    joints: tuple = TORSO_JOINTS  # joints whose depth places the body
+    guard_joints: tuple = GUARD_JOINTS  # joints that must not read behind the placed body
+    window: float = 0.02  # window half-size, fraction of the person's 2D box diagonal ...
+    max_window: int = 6  # ... in 1..max_window pixels
+    min_valid_fraction: float = 0.3  # of a window's pixels with data, else the joint is unmeasured
+    depth_range: tuple = (0.2, 20.0)  # metres; anything else is no data
+    min_joints: int = 3  # consistent measured joints needed
+    max_behind: int = 0  # guard joints allowed to read behind the fitted body ...
+    behind_margin: float = (
+        0.1  # ... by more than the tolerance plus this (m; the pose's own error)
+    )
+    outlier_mads: float = 3.0  # a joint disagrees beyond this many MADs of the residuals ...
+    outlier_floor: float = 0.08  # ... and beyond this (m) plus 2 sensor sigmas
     sensor_noise: tuple = (0.002, 0.001)  # one pixel's depth std: a + b z^2 metres
-    model_sigma: float = 0.05             # m: error of a joint's depth from the pose and the surface model
-    lateral_sigma: float = 0.04           # m: error of the 2D fit at a joint
-    scale_prior_sigma: float = 0.3        # weak prior on the scale relative to the model's body
-    scale_range: tuple = (0.75, 1.3)      # plausible sizes relative to the model's body
-    max_disagreement: float = 0.4         # |depth distance / monocular distance - 1| allowed
-    occluder_margin: float = 0.15         # m: the limbs this much (+2 sigma) behind the body = occluded torso
+    model_sigma: float = 0.05  # m: error of a joint's depth from the pose and the surface model
+    lateral_sigma: float = 0.04  # m: error of the 2D fit at a joint
+    scale_prior_sigma: float = 0.3  # weak prior on the scale relative to the model's body
+    scale_range: tuple = (0.75, 1.3)  # plausible sizes relative to the model's body
+    max_disagreement: float = 0.4  # |depth distance / monocular distance - 1| allowed
+    occluder_margin: float = (
+        0.15  # m: the limbs this much (+2 sigma) behind the body = occluded torso
+    )
 
     def __post_init__(self):
         for name in ("joints", "guard_joints"):
             joints = getattr(self, name)
-            if not joints or not all(isinstance(j, (int, np.integer)) and 0 <= j < 17 for j in joints):
-                raise ValueError(f"depth fusion {name} must be H36M joint indices 0..16, got {joints!r}")
-        if not 0 < self.window <= 0.5 or not (isinstance(self.max_window, int) and self.max_window >= 1):
-            raise ValueError(f"depth fusion window must be in (0, 0.5] and max_window an integer >= 1, "
-                             f"got {self.window!r}, {self.max_window!r}")
+            if not joints or not all(
+                isinstance(j, (int, np.integer)) and 0 <= j < 17 for j in joints
+            ):
+                raise ValueError(
+                    f"depth fusion {name} must be H36M joint indices 0..16, got {joints!r}"
+                )
+        if not 0 < self.window <= 0.5 or not (
+            isinstance(self.max_window, int) and self.max_window >= 1
+        ):
+            raise ValueError(
+                f"depth fusion window must be in (0, 0.5] and max_window an integer >= 1, "
+                f"got {self.window!r}, {self.max_window!r}"
+            )
         if not 0 < self.min_valid_fraction <= 1:
-            raise ValueError(f"depth fusion min_valid_fraction must be in (0, 1], got {self.min_valid_fraction!r}")
+            raise ValueError(
+                f"depth fusion min_valid_fraction must be in (0, 1], got "
+                f"{self.min_valid_fraction!r}"
+            )
         if not (isinstance(self.min_joints, int) and 1 <= self.min_joints <= len(self.joints)):
-            raise ValueError(f"depth fusion min_joints must be 1..{len(self.joints)}, got {self.min_joints!r}")
+            raise ValueError(
+                f"depth fusion min_joints must be 1..{len(self.joints)}, got {self.min_joints!r}"
+            )
         if not (isinstance(self.max_behind, int) and self.max_behind >= 0):
-            raise ValueError(f"depth fusion max_behind must be an integer >= 0, got {self.max_behind!r}")
+            raise ValueError(
+                f"depth fusion max_behind must be an integer >= 0, got {self.max_behind!r}"
+            )
         for name in ("depth_range", "scale_range"):
             value = getattr(self, name)
             if not (len(value) == 2 and 0 < value[0] < value[1]):
-                raise ValueError(f"depth fusion {name} must be (low, high) with 0 < low < high, got {value!r}")
-        for name in ("outlier_mads", "outlier_floor", "model_sigma", "lateral_sigma", "scale_prior_sigma",
-                     "max_disagreement", "occluder_margin", "behind_margin"):
+                raise ValueError(
+                    f"depth fusion {name} must be (low, high) with 0 < low < high, got {value!r}"
+                )
+        for name in (
+            "outlier_mads",
+            "outlier_floor",
+            "model_sigma",
+            "lateral_sigma",
+            "scale_prior_sigma",
+            "max_disagreement",
+            "occluder_margin",
+            "behind_margin",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"depth fusion {name} must be > 0, got {getattr(self, name)!r}")
         if len(self.sensor_noise) != 2 or min(self.sensor_noise) < 0:
-            raise ValueError(f"depth fusion sensor_noise must be (a, b) >= 0, got {self.sensor_noise!r}")
+            raise ValueError(
+                f"depth fusion sensor_noise must be (a, b) >= 0, got {self.sensor_noise!r}"
+            )
 
     def sensor_sigma(self, z):
         return self.sensor_noise[0] + self.sensor_noise[1] * np.asarray(z) ** 2
@@ -126,8 +165,8 @@ class DepthFusionConfig:
 @dataclass
 class DepthFit:
     used: bool
-    reason: str              # why depth was not used, or what it was made of
-    scale: float = 1.0       # body size relative to the monocular pose
+    reason: str  # why depth was not used, or what it was made of
+    scale: float = 1.0  # body size relative to the monocular pose
     root: np.ndarray = None  # (3,) fused root position, metres, camera frame
 
 
@@ -139,7 +178,7 @@ def window_depths(depth, uv, half, config, quantile=50):
     for i, (u, v) in enumerate(np.round(uv).astype(int)):
         if not (0 <= v < depth.shape[0] and 0 <= u < depth.shape[1]):
             continue
-        window = depth[max(v - half, 0):v + half + 1, max(u - half, 0):u + half + 1]
+        window = depth[max(v - half, 0) : v + half + 1, max(u - half, 0) : u + half + 1]
         values = window[(window >= low) & (window <= high)]  # NaN compares False
         if len(values) >= config.min_valid_fraction * (2 * half + 1) ** 2:
             out[i] = np.percentile(values, quantile)
@@ -153,7 +192,9 @@ def depth_behind_surface(pose, xy, joints):
     joints = list(joints)
     behind = pose[joints, 2] - surface_depth(pose, xy[joints])
     behind = np.where(np.isfinite(behind), behind.clip(0.0, 0.6), np.nan)
-    return np.where(np.isfinite(behind), behind, np.nanmedian(behind) if np.isfinite(behind).any() else 0.1)
+    return np.where(
+        np.isfinite(behind), behind, np.nanmedian(behind) if np.isfinite(behind).any() else 0.1
+    )
 
 
 def behind_count(guard_depth, pose, xy, guards, config, shift=0.0):
@@ -183,7 +224,8 @@ def body_cluster(residual, tolerance, guard_behind, config):
 
 
 def solve_scale_and_root(rel, xy, weights_2d, joints, joint_depth, depth_sigma, config):
-    """Weighted least squares for (s, T): s * rel + T reprojects onto xy and has depths joint_depth.
+    """Weighted least squares for (s, T): s * rel + T reprojects onto xy and has depths
+    joint_depth.
 
     rel (17, 3) root-relative, xy (17, 2) normalised, weights_2d (17,) (0 = unseen), joints the
     measured joints with depths and stds. A joint's 2D gives two equations linear in (s, T):
@@ -195,12 +237,19 @@ def solve_scale_and_root(rel, xy, weights_2d, joints, joint_depth, depth_sigma, 
     X, Y, Z = rel[seen].T
     x, y = xy[seen].T
     zeros, ones = np.zeros_like(x), np.ones_like(x)
-    rows = [np.stack([X - x * Z, ones, zeros, -x], -1) * w[:, None],
-            np.stack([Y - y * Z, zeros, ones, -y], -1) * w[:, None],
-            np.stack([rel[joints, 2], np.zeros(len(joints)), np.zeros(len(joints)), np.ones(len(joints))], -1)
-            / depth_sigma[:, None],
-            np.array([[1.0 / config.scale_prior_sigma, 0, 0, 0]])]
-    rhs = np.concatenate([np.zeros(2 * len(x)), joint_depth / depth_sigma, [1.0 / config.scale_prior_sigma]])
+    rows = [
+        np.stack([X - x * Z, ones, zeros, -x], -1) * w[:, None],
+        np.stack([Y - y * Z, zeros, ones, -y], -1) * w[:, None],
+        np.stack(
+            [rel[joints, 2], np.zeros(len(joints)), np.zeros(len(joints)), np.ones(len(joints))],
+            -1,
+        )
+        / depth_sigma[:, None],
+        np.array([[1.0 / config.scale_prior_sigma, 0, 0, 0]]),
+    ]
+    rhs = np.concatenate(
+        [np.zeros(2 * len(x)), joint_depth / depth_sigma, [1.0 / config.scale_prior_sigma]]
+    )
     solution = np.linalg.lstsq(np.concatenate(rows), rhs, rcond=None)[0]
     return solution[0], solution[1:]
 
@@ -209,14 +258,25 @@ def fit_person(depth, uv, xy, weights_2d, pose, config, iterations=2):
     """Depth-fused scale and root for one person; ``pose`` (17, 3) is the monocular answer."""
     measured = [j for j in config.joints if weights_2d[j] > 0]
     if len(measured) < config.min_joints:
-        return DepthFit(False, f"only {len(measured)} torso joints observed in 2D ({config.min_joints} needed)")
-    half = int(np.clip(round(config.window * np.linalg.norm(np.ptp(uv[weights_2d > 0], 0))), 1, config.max_window))
+        return DepthFit(
+            False, f"only {len(measured)} torso joints observed in 2D ({config.min_joints} needed)"
+        )
+    half = int(
+        np.clip(
+            round(config.window * np.linalg.norm(np.ptp(uv[weights_2d > 0], 0))),
+            1,
+            config.max_window,
+        )
+    )
     sampled = window_depths(depth, uv[measured], half, config)
     joints = [j for j, z in zip(measured, sampled) if np.isfinite(z)]
     surface_z = sampled[np.isfinite(sampled)]
     if len(joints) < config.min_joints:
-        return DepthFit(False, f"no depth at the torso ({len(joints)} of {len(measured)} joints measured)")
-    # Guards read the near end of their window: a body part is in front of the background around it.
+        return DepthFit(
+            False, f"no depth at the torso ({len(joints)} of {len(measured)} joints measured)"
+        )
+    # Guards read the near end of their window: a body part is in front of the background around
+    # it.
     guards = [j for j in config.guard_joints if weights_2d[j] > 0]
     guard_depth = window_depths(depth, uv[guards], half, config, quantile=25)
     rel = pose - pose[0]
@@ -233,30 +293,66 @@ def fit_person(depth, uv, xy, weights_2d, pose, config, iterations=2):
 
             inliers = body_cluster(residual, tolerance, guards_behind, config)
             if inliers is None:
-                return DepthFit(False, f"torso depths disagree (no {config.min_joints} of {len(joints)} joints agree)")
+                return DepthFit(
+                    False,
+                    f"torso depths disagree (no {config.min_joints} of {len(joints)} joints "
+                    "agree)",
+                )
         else:
             spread = config.outlier_mads * 1.4826 * np.median(np.abs(residual[inliers]))
             inliers = np.abs(residual) <= np.maximum(spread, tolerance)
             if inliers.sum() < config.min_joints:
-                return DepthFit(False, f"torso depths disagree ({inliers.sum()} of {len(joints)} joints fit the body)")
+                return DepthFit(
+                    False,
+                    f"torso depths disagree ({inliers.sum()} of {len(joints)} joints fit the "
+                    "body)",
+                )
         sigma = np.hypot(config.model_sigma, config.sensor_sigma(joint_depth[inliers]))
-        scale, root = solve_scale_and_root(rel, xy, weights_2d, [j for j, k in zip(joints, inliers) if k],
-                                           joint_depth[inliers], sigma, config)
+        scale, root = solve_scale_and_root(
+            rel,
+            xy,
+            weights_2d,
+            [j for j, k in zip(joints, inliers) if k],
+            joint_depth[inliers],
+            sigma,
+            config,
+        )
     low, high = config.scale_range
     if not low <= scale <= high:
-        return DepthFit(False, f"implausible body scale {scale:.2f} (allowed {low:g}-{high:g})", scale, root)
+        return DepthFit(
+            False, f"implausible body scale {scale:.2f} (allowed {low:g}-{high:g})", scale, root
+        )
     if abs(root[2] / pose[0, 2] - 1) > config.max_disagreement:
-        return DepthFit(False, f"depth puts the person at {root[2]:.2f} m, the 2D fit at {pose[0, 2]:.2f} m", scale, root)
+        return DepthFit(
+            False,
+            f"depth puts the person at {root[2]:.2f} m, the 2D fit at {pose[0, 2]:.2f} m",
+            scale,
+            root,
+        )
     fitted = scale * rel + root
     behind = behind_count(guard_depth, fitted, xy, guards, config)
     if behind > config.max_behind:
-        return DepthFit(False, f"{behind} torso and head joints read behind the fitted body (an occluder in front?)",
-                        scale, root)
+        return DepthFit(
+            False,
+            f"{behind} torso and head joints read behind the fitted body (an occluder in front?)",
+            scale,
+            root,
+        )
     gap = rest_of_body_behind(depth, uv, xy, weights_2d, fitted, half, config)
     if gap is not None:
-        return DepthFit(False, f"the limbs read {gap:.2f} m behind the fitted body (an occluder in front of the torso?)",
-                        scale, root)
-    return DepthFit(True, f"depth at {inliers.sum()} of {len(measured)} torso joints, scale {scale:.2f}", scale, root)
+        return DepthFit(
+            False,
+            f"the limbs read {gap:.2f} m behind the fitted body (an occluder in front of the "
+            "torso?)",
+            scale,
+            root,
+        )
+    return DepthFit(
+        True,
+        f"depth at {inliers.sum()} of {len(measured)} torso joints, scale {scale:.2f}",
+        scale,
+        root,
+    )
 
 
 def rest_of_body_behind(depth, uv, xy, weights_2d, pose, half, config):
@@ -279,14 +375,21 @@ def rest_of_body_behind(depth, uv, xy, weights_2d, pose, half, config):
 
 def fuse_depth(depth, uv, xy, weights_2d, poses, config):
     """One DepthFit per person: uv (N, 17, 2) pixels, xy (N, 17, 2) normalised, weights_2d (N, 17)
-    (0 = unseen), poses (N, 17, 3) the monocular answers, depth (H, W) metres from as_depth_image."""
+    (0 = unseen), poses (N, 17, 3) the monocular answers, depth (H, W) metres from
+    as_depth_image."""
     low, high = config.depth_range
     with np.errstate(invalid="ignore"):
         any_valid = depth.size > 0 and bool(((depth >= low) & (depth <= high)).any())
     if not any_valid:
-        return [DepthFit(False, f"no depth in {low:g}-{high:g} m anywhere in the image") for _ in range(len(uv))]
+        return [
+            DepthFit(False, f"no depth in {low:g}-{high:g} m anywhere in the image")
+            for _ in range(len(uv))
+        ]
     with np.errstate(invalid="ignore"):
-        return [fit_person(depth, uv[i], xy[i], weights_2d[i], poses[i], config) for i in range(len(uv))]
+        return [
+            fit_person(depth, uv[i], xy[i], weights_2d[i], poses[i], config)
+            for i in range(len(uv))
+        ]
 
 
 def place_with_depth(result, fits):
@@ -295,7 +398,11 @@ def place_with_depth(result, fits):
 
     Scaling about the camera centre keeps every joint on its 2D ray; the small remaining shift
     moves the root from s x (monocular root) to the fused root."""
-    poses, hypotheses, spread = result.poses.copy(), result.hypotheses.copy(), result.joint_std.copy()
+    poses, hypotheses, spread = (
+        result.poses.copy(),
+        result.hypotheses.copy(),
+        result.joint_std.copy(),
+    )
     source = np.array([DEPTH if f.used else MONOCULAR for f in fits], dtype=str)
     for i, fit in enumerate(fits):
         if fit.used:
@@ -303,6 +410,12 @@ def place_with_depth(result, fits):
             poses[i] = fit.scale * poses[i] + shift
             hypotheses[i] = fit.scale * hypotheses[i] + shift
             spread[i] = fit.scale * spread[i]
-    return dataclasses.replace(result, poses=poses, hypotheses=hypotheses, joint_std=spread, position_source=source,
-                               depth_reason=np.array([f.reason for f in fits], dtype=str),
-                               body_scale=np.array([f.scale if f.used else 1.0 for f in fits]))
+    return dataclasses.replace(
+        result,
+        poses=poses,
+        hypotheses=hypotheses,
+        joint_std=spread,
+        position_source=source,
+        depth_reason=np.array([f.reason for f in fits], dtype=str),
+        body_scale=np.array([f.scale if f.used else 1.0 for f in fits]),
+    )

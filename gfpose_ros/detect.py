@@ -1,9 +1,12 @@
 """2D human keypoint detectors: an RGB image in, people with keypoints out. No ROS.
 
     detector = create_detector("mediapipe")            # one person, MediaPipe Pose (33 keypoints)
-    detector = create_detector("mediapipe_hog")        # several people: HOG person boxes, pose per box
-    detector = create_detector("onnx", onnx_path=...)  # a user's COCO-17 keypoint model (ONNX Runtime)
-    people = detector(image)                           # image (H, W, 3) uint8 RGB -> list of Person2D
+    detector = create_detector("mediapipe_hog")        # several people: HOG person boxes, pose per
+    box
+    detector = create_detector("onnx", onnx_path=...)  # a user's COCO-17 keypoint model (ONNX
+    Runtime)
+    people = detector(image)                           # image (H, W, 3) uint8 RGB -> list of
+    Person2D
 
 Every detector returns keypoints in its own layout (``mediapipe33`` or ``coco17``); the lifter
 maps them to H36M-17 (skeleton.to_h36m) and masks joints below its confidence threshold.
@@ -30,18 +33,20 @@ class DetectorError(RuntimeError):
 
 @dataclass
 class Person2D:
-    keypoints: np.ndarray   # (K, 2) pixels in the full image
+    keypoints: np.ndarray  # (K, 2) pixels in the full image
     confidence: np.ndarray  # (K,) 0..1
-    layout: str             # "mediapipe33" or "coco17"
-    box: tuple              # (x0, y0, x1, y1) pixels: the person's extent
-    score: float            # detection score 0..1
+    layout: str  # "mediapipe33" or "coco17"
+    box: tuple  # (x0, y0, x1, y1) pixels: the person's extent
+    score: float  # detection score 0..1
 
 
 def check_image(image):
     """Raise ValueError unless image is (H, W, 3) uint8 (RGB)."""
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got shape {image.shape} dtype {image.dtype}")
+        raise ValueError(
+            f"expected an (H, W, 3) uint8 RGB image, got shape {image.shape} dtype {image.dtype}"
+        )
     if image.shape[0] < 8 or image.shape[1] < 8:
         raise ValueError(f"image too small: {image.shape[1]}x{image.shape[0]}")
     return image
@@ -76,8 +81,10 @@ def _import_mediapipe_pose():
         with _quiet_stderr():
             from mediapipe.python.solutions import pose
     except ImportError as exc:
-        raise DetectorError(f"MediaPipe is not installed ({exc}); install it with "
-                            "`pip install --no-deps mediapipe==0.10.21` (see scripts/setup_env.sh)") from None
+        raise DetectorError(
+            f"MediaPipe is not installed ({exc}); install it with "
+            "`pip install --no-deps mediapipe==0.10.21` (see scripts/setup_env.sh)"
+        ) from None
     return pose
 
 
@@ -90,10 +97,15 @@ class MediaPipePose:
         pose = _import_mediapipe_pose()
         # static_image_mode: every frame is detected afresh. Tracking mode would carry one
         # person's box across frames, which is wrong for crops of different people.
-        with warnings.catch_warnings():  # mediapipe 0.10.21 uses protobuf's deprecated FieldDescriptor.label
+        with (
+            warnings.catch_warnings()
+        ):  # mediapipe 0.10.21 uses protobuf's deprecated FieldDescriptor.label
             warnings.simplefilter("ignore", DeprecationWarning)
-            self._pose = pose.Pose(static_image_mode=True, model_complexity=1,
-                                   min_detection_confidence=min_detection_confidence)
+            self._pose = pose.Pose(
+                static_image_mode=True,
+                model_complexity=1,
+                min_detection_confidence=min_detection_confidence,
+            )
 
     def __call__(self, image):
         image = check_image(image)
@@ -112,10 +124,20 @@ class MediaPipePose:
         uv = np.array([(m.x * w + x0, m.y * h + y0) for m in marks])
         # Landmarks may be extrapolated outside the crop; visibility says whether each is seen.
         confidence = np.clip([m.visibility for m in marks], 0.0, 1.0)
-        inside = (uv[:, 0] >= 0) & (uv[:, 0] < image.shape[1]) & (uv[:, 1] >= 0) & (uv[:, 1] < image.shape[0])
+        inside = (
+            (uv[:, 0] >= 0)
+            & (uv[:, 0] < image.shape[1])
+            & (uv[:, 1] >= 0)
+            & (uv[:, 1] < image.shape[0])
+        )
         confidence = np.where(inside, confidence, 0.0)
-        return Person2D(uv, confidence, MEDIAPIPE33, keypoint_box(uv, confidence),
-                        float(score if score is not None else confidence.mean()))
+        return Person2D(
+            uv,
+            confidence,
+            MEDIAPIPE33,
+            keypoint_box(uv, confidence),
+            float(score if score is not None else confidence.mean()),
+        )
 
     def close(self):
         self._pose.close()
@@ -126,7 +148,10 @@ class MediaPipePose:
 
 def non_max_suppression(boxes, scores, iou_threshold):
     """Indices of the boxes kept, best score first."""
-    boxes, order = np.asarray(boxes, dtype=np.float64).reshape(-1, 4), list(np.argsort(scores)[::-1])
+    boxes, order = (
+        np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
+        list(np.argsort(scores)[::-1]),
+    )
     keep = []
     while order:
         i = order.pop(0)
@@ -170,7 +195,9 @@ class HogPeople:
         gray = self._cv2.cvtColor(image, self._cv2.COLOR_RGB2GRAY)
         if scale > 1:
             gray = self._cv2.resize(gray, None, fx=scale, fy=scale)
-        rects, weights = self._hog.detectMultiScale(gray, winStride=(8, 8), padding=(8, 8), scale=1.05)
+        rects, weights = self._hog.detectMultiScale(
+            gray, winStride=(8, 8), padding=(8, 8), scale=1.05
+        )
         if not len(rects):
             return np.zeros((0, 4)), np.zeros(0)
         rects = np.asarray(rects, dtype=np.float64) / scale
@@ -194,8 +221,10 @@ class PosePerBox:
         image = check_image(image)
         boxes, scores = self.boxes(image)
         people = []
-        for box, score in list(zip(boxes, scores))[:self.max_people]:
-            person = self.pose.detect_in_box(image, expand_box(box, image.shape, self.margin), score)
+        for box, score in list(zip(boxes, scores))[: self.max_people]:
+            person = self.pose.detect_in_box(
+                image, expand_box(box, image.shape, self.margin), score
+            )
             if person is not None:
                 people.append(person)
         return people
@@ -249,7 +278,10 @@ class OnnxKeypoints:
         if self.single_stage:
             return self._single_stage(image)
         boxes, scores = self.boxes(image)
-        people = [self._top_down(image, box, score) for box, score in list(zip(boxes, scores))[:self.max_people]]
+        people = [
+            self._top_down(image, box, score)
+            for box, score in list(zip(boxes, scores))[: self.max_people]
+        ]
         return [p for p in people if p is not None]
 
     def _run(self, blob):
@@ -262,20 +294,30 @@ class OnnxKeypoints:
         scale = min(w_in / image.shape[1], h_in / image.shape[0])
         resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)))
         canvas = np.full((h_in, w_in, 3), 114, np.uint8)
-        canvas[:resized.shape[0], :resized.shape[1]] = resized
+        canvas[: resized.shape[0], : resized.shape[1]] = resized
         out = np.asarray(self._run(canvas.transpose(2, 0, 1)[None] / 255.0)[0])[0]
         rows = out.T if out.shape[0] == 56 else out  # (N, 56)
         if rows.shape[-1] != 56:
-            raise DetectorError(f"single-stage ONNX output must have 56 = 4 + 1 + 17*3 values per row, "
-                                f"got shape {out.shape}")
+            raise DetectorError(
+                f"single-stage ONNX output must have 56 = 4 + 1 + 17*3 values per row, "
+                f"got shape {out.shape}"
+            )
         rows = rows[rows[:, 4] >= self.min_score]
         cx, cy, bw, bh = rows[:, :4].T / scale
         boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
-        keep = non_max_suppression(boxes, rows[:, 4], 0.5)[:self.max_people]
+        keep = non_max_suppression(boxes, rows[:, 4], 0.5)[: self.max_people]
         people = []
         for i in keep:
             kp = rows[i, 5:].reshape(17, 3)
-            people.append(Person2D(kp[:, :2] / scale, kp[:, 2].clip(0, 1), COCO17, tuple(boxes[i]), float(rows[i, 4])))
+            people.append(
+                Person2D(
+                    kp[:, :2] / scale,
+                    kp[:, 2].clip(0, 1),
+                    COCO17,
+                    tuple(boxes[i]),
+                    float(rows[i, 4]),
+                )
+            )
         return people
 
     def _top_down(self, image, box, score):
@@ -306,14 +348,18 @@ class OnnxKeypoints:
         uv = np.stack([(u - affine[0, 2]) / sx, (v - affine[1, 2]) / sy], axis=-1)
         conf = np.clip(conf, 0.0, 1.0)
         if len(uv) != 17:
-            raise DetectorError(f"ONNX keypoint model must output 17 COCO keypoints, got {len(uv)}")
+            raise DetectorError(
+                f"ONNX keypoint model must output 17 COCO keypoints, got {len(uv)}"
+            )
         return Person2D(uv, conf, COCO17, keypoint_box(uv, conf), float(score))
 
     def close(self):
         pass
 
 
-def create_detector(kind="mediapipe", onnx_path="", max_people=10, min_detection_confidence=0.5, threads=0):
+def create_detector(
+    kind="mediapipe", onnx_path="", max_people=10, min_detection_confidence=0.5, threads=0
+):
     """A detector by name (DETECTORS); raises DetectorError when it cannot run here."""
     if kind == "mediapipe":
         return MediaPipePose(min_detection_confidence)

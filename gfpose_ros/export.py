@@ -5,7 +5,8 @@ TensorRT run its ONNX export. Inputs (B = people x hypotheses, dynamic):
 
 - ``xy`` (B, 17, 2): normalised image coordinates (pixels through the intrinsics)
 - ``mask_2d`` (B, 17): 1 where the 2D joint is observed
-- ``pose_3d`` (B, 17, 3) and ``mask_3d`` (B, 17): partial root-relative 3D in metres, for completion
+- ``pose_3d`` (B, 17, 3) and ``mask_3d`` (B, 17): partial root-relative 3D in metres, for
+completion
 - ``noise`` (B, 51): the initial noise x_1
 
 The tracking graph (``WarmSamplerGraph``) has two more inputs:
@@ -45,7 +46,9 @@ def load_network(path, map_location="cpu"):
         net = ScoreNet(**state["config"])
         net.load_state_dict(state["state_dict"])
     except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise ModelFileError(f"cannot load model {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+        raise ModelFileError(
+            f"cannot load model {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        ) from None
     return net.eval().requires_grad_(False)
 
 
@@ -58,7 +61,8 @@ def file_hash(path):
 
 
 class SamplerGraph(nn.Module):
-    """``sampler`` 'ddim' (the shipped short-step sampler) or 'euler_maruyama' (GFPose's reference).
+    """``sampler`` 'ddim' (the shipped short-step sampler) or 'euler_maruyama' (GFPose's
+    reference).
 
     Euler-Maruyama needs a Brownian increment per step besides x_1; they come from a generator
     seeded with ``seed`` on every call, so the reference is reproducible from the same inputs.
@@ -83,10 +87,16 @@ class SamplerGraph(nn.Module):
                 increments = torch.randn((self.steps,) + tuple(noise.shape), dtype=noise.dtype)
             else:
                 generator = torch.Generator(noise.device).manual_seed(self.seed)
-                increments = torch.randn((self.steps,) + tuple(noise.shape), generator=generator,
-                                         dtype=noise.dtype, device=noise.device)
+                increments = torch.randn(
+                    (self.steps,) + tuple(noise.shape),
+                    generator=generator,
+                    dtype=noise.dtype,
+                    device=noise.device,
+                )
             noise = torch.cat([noise[None], increments])
-        x0 = SAMPLERS[self.sampler](lambda x, t: self.net.denoise(x, t, embedding), noise, self.steps)
+        x0 = SAMPLERS[self.sampler](
+            lambda x, t: self.net.denoise(x, t, embedding), noise, self.steps
+        )
         return x0.view(-1, NUM_JOINTS, 3) * POSE_SCALE
 
 
@@ -102,9 +112,17 @@ class WarmSamplerGraph(SamplerGraph):
         self.t_start = float(t_start)
 
     def forward(self, xy, mask_2d, pose_3d, mask_3d, noise, x_prev, warm):
-        embedding = self.net.embed_condition(make_condition(xy, mask_2d, pose_3d / POSE_SCALE, mask_3d))
-        x0 = sample_ddim_tracked(lambda x, t: self.net.denoise(x, t, embedding), noise, x_prev, warm, self.steps,
-                                 self.t_start)
+        embedding = self.net.embed_condition(
+            make_condition(xy, mask_2d, pose_3d / POSE_SCALE, mask_3d)
+        )
+        x0 = sample_ddim_tracked(
+            lambda x, t: self.net.denoise(x, t, embedding),
+            noise,
+            x_prev,
+            warm,
+            self.steps,
+            self.t_start,
+        )
         return x0.view(-1, NUM_JOINTS, 3) * POSE_SCALE
 
 
@@ -119,11 +137,18 @@ def make_graph(net, steps, sampler="ddim", t_start=None):
 
 def example_inputs(batch=2, warm=False):
     g = torch.Generator().manual_seed(0)
-    inputs = (0.2 * torch.randn(batch, NUM_JOINTS, 2, generator=g), torch.ones(batch, NUM_JOINTS),
-              torch.zeros(batch, NUM_JOINTS, 3), torch.zeros(batch, NUM_JOINTS),
-              torch.randn(batch, NUM_JOINTS * 3, generator=g))
+    inputs = (
+        0.2 * torch.randn(batch, NUM_JOINTS, 2, generator=g),
+        torch.ones(batch, NUM_JOINTS),
+        torch.zeros(batch, NUM_JOINTS, 3),
+        torch.zeros(batch, NUM_JOINTS),
+        torch.randn(batch, NUM_JOINTS * 3, generator=g),
+    )
     if warm:  # rows alternate warm and cold, so both branches are traced and checked
-        inputs += (torch.randn(batch, NUM_JOINTS * 3, generator=g), (torch.arange(batch) % 2 == 0).float())
+        inputs += (
+            torch.randn(batch, NUM_JOINTS * 3, generator=g),
+            (torch.arange(batch) % 2 == 0).float(),
+        )
     return inputs
 
 
@@ -138,9 +163,16 @@ def export_onnx(model_path, steps, out_path, sampler="ddim", t_start=None):
     tmp = out_path + ".tmp"
     batch = {0: "batch"}
     names = graph.input_names
-    torch.onnx.export(graph, example_inputs(warm=t_start is not None), tmp, input_names=list(names),
-                      output_names=[OUTPUT_NAME], dynamic_axes={name: batch for name in names + (OUTPUT_NAME,)},
-                      opset_version=OPSET, dynamo=False)
+    torch.onnx.export(
+        graph,
+        example_inputs(warm=t_start is not None),
+        tmp,
+        input_names=list(names),
+        output_names=[OUTPUT_NAME],
+        dynamic_axes={name: batch for name in names + (OUTPUT_NAME,)},
+        opset_version=OPSET,
+        dynamo=False,
+    )
     onnx.checker.check_model(onnx.load(tmp), full_check=True)
     os.replace(tmp, out_path)
     return out_path

@@ -27,7 +27,7 @@ T_MIN = 1e-3
 
 def log_alpha(t):
     """VP SDE with linear beta: alpha(t) = exp(-(beta_max - beta_min) t^2 / 4 - beta_min t / 2)."""
-    return -0.25 * t ** 2 * (BETA_MAX - BETA_MIN) - 0.5 * t * BETA_MIN
+    return -0.25 * t**2 * (BETA_MAX - BETA_MIN) - 0.5 * t * BETA_MIN
 
 
 def alpha_sigma(t):
@@ -50,7 +50,7 @@ def normalize_2d(xy, mask):
     count = m.sum(-2).clamp_min(1.0)
     centre = (xy * m).sum(-2) / count
     offsets = (xy - centre[..., None, :]) * m
-    scale = torch.sqrt((offsets ** 2).sum((-1, -2)) / count[..., 0]).clamp_min(1e-4)
+    scale = torch.sqrt((offsets**2).sum((-1, -2)) / count[..., 0]).clamp_min(1e-4)
     return offsets / scale[..., None, None], centre
 
 
@@ -67,13 +67,23 @@ def make_condition(xy, mask_2d, pose_3d=None, mask_3d=None):
         mask_3d = xy.new_zeros(xy.shape[:-1])
     mask_3d = mask_3d.to(xy.dtype)
     centre = centre * (mask_2d.sum(-1, keepdim=True) > 0)
-    return torch.cat([points.flatten(-2), mask_2d, (pose_3d * mask_3d[..., None]).flatten(-2), mask_3d,
-                      centre.clamp(-3, 3)], -1)
+    return torch.cat(
+        [
+            points.flatten(-2),
+            mask_2d,
+            (pose_3d * mask_3d[..., None]).flatten(-2),
+            mask_3d,
+            centre.clamp(-3, 3),
+        ],
+        -1,
+    )
 
 
 def timestep_embedding(t, dim):
     half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=t.dtype, device=t.device) / half)
+    freqs = torch.exp(
+        -math.log(10000.0) * torch.arange(half, dtype=t.dtype, device=t.device) / half
+    )
     args = (t * 999.0)[..., None] * freqs
     return torch.cat([torch.sin(args), torch.cos(args)], -1)
 
@@ -105,8 +115,12 @@ class ScoreNet(nn.Module):
         self.config = {"hidden": hidden, "blocks": blocks, "time_dim": time_dim}
         self.time_dim = time_dim
         self.pose_in = nn.Linear(POSE_DIM, hidden)
-        self.condition_in = nn.Sequential(nn.Linear(CONDITION_DIM, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
-        self.time_in = nn.Sequential(nn.Linear(time_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.condition_in = nn.Sequential(
+            nn.Linear(CONDITION_DIM, hidden), nn.SiLU(), nn.Linear(hidden, hidden)
+        )
+        self.time_in = nn.Sequential(
+            nn.Linear(time_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden)
+        )
         self.blocks = nn.ModuleList(ResidualBlock(hidden) for _ in range(blocks))
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, POSE_DIM))
 
@@ -118,7 +132,9 @@ class ScoreNet(nn.Module):
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
         # A sampler's t is one scalar for the whole batch: embed it once, not per sample.
         t_rows = t.reshape(-1, 1) if t.dim() else t.reshape(1, 1)
-        embedding = condition_embedding + self.time_in(timestep_embedding(t_rows[:, 0], self.time_dim))
+        embedding = condition_embedding + self.time_in(
+            timestep_embedding(t_rows[:, 0], self.time_dim)
+        )
         alpha, sigma = alpha_sigma(t_rows)
         h = self.pose_in(x)
         for block in self.blocks:
@@ -129,9 +145,13 @@ class ScoreNet(nn.Module):
         return self.denoise(x, t, self.embed_condition(condition))
 
     def flops_per_evaluation(self):
-        """2 x multiply-adds per sample per step: the pose path (the condition is embedded once)."""
-        linear = [m for name, m in self.named_modules()
-                  if isinstance(m, nn.Linear) and not name.startswith(("condition_in", "time_in"))]
+        """2 x multiply-adds per sample per step: the pose path (the condition is embedded
+        once)."""
+        linear = [
+            m
+            for name, m in self.named_modules()
+            if isinstance(m, nn.Linear) and not name.startswith(("condition_in", "time_in"))
+        ]
         return 2 * sum(m.in_features * m.out_features for m in linear)
 
 

@@ -38,23 +38,35 @@ def default_intrinsics(width, height, hfov_deg=DEFAULT_HFOV_DEG):
 def camera_matrix(args, width, height):
     """(K, description): from --fx/--fy/--cx/--cy, else from --fov (default DEFAULT_HFOV_DEG)."""
     if args.fx:
-        K = intrinsics(args.fx, args.fy or args.fx, args.cx if args.cx is not None else width / 2.0,
-                       args.cy if args.cy is not None else height / 2.0)
-        return K, f"given intrinsics fx={K[0, 0]:.1f} fy={K[1, 1]:.1f} cx={K[0, 2]:.1f} cy={K[1, 2]:.1f}"
+        K = intrinsics(
+            args.fx,
+            args.fy or args.fx,
+            args.cx if args.cx is not None else width / 2.0,
+            args.cy if args.cy is not None else height / 2.0,
+        )
+        return (
+            K,
+            f"given intrinsics fx={K[0, 0]:.1f} fy={K[1, 1]:.1f} cx={K[0, 2]:.1f} "
+            f"cy={K[1, 2]:.1f}",
+        )
     fov = args.fov or DEFAULT_HFOV_DEG
     K = default_intrinsics(width, height, fov)
-    return K, (f"no intrinsics given: assuming a {fov:g} deg horizontal field of view (fx = fy = {K[0, 0]:.1f} px, "
-               "principal point at the image centre); metric depth scales with this guess")
+    return K, (
+        f"no intrinsics given: assuming a {fov:g} deg horizontal field of view (fx = fy = "
+        f"{K[0, 0]:.1f} px, "
+        "principal point at the image centre); metric depth scales with this guess"
+    )
 
 
 def lift_people(lifter, people, K):
-    """Lift the people with enough confident joints. Returns (people lifted, LiftResult or None)."""
+    """Lift the people with enough confident joints. Returns (people lifted, LiftResult or
+    None)."""
     usable = []
     for person in people:
         uv, conf = to_h36m(person.layout, person.keypoints[None], person.confidence[None])
         if confident_joints(uv, conf, lifter.confidence_threshold).sum() >= lifter.min_joints:
             usable.append(person)
-    usable = usable[:max(1, lifter.max_batch // lifter.num_hypotheses)]
+    usable = usable[: max(1, lifter.max_batch // lifter.num_hypotheses)]
     if not usable:
         return [], None
     layouts = {p.layout for p in usable}
@@ -82,13 +94,26 @@ def _draw_3d(ax, result, azim, title):
     from mpl_toolkits.mplot3d.art3d import Line3DCollection
 
     for i, (pose, observed) in enumerate(zip(result.poses, result.observed)):
-        # The hypotheses as faint skeletons, so the spread shows per limb; one artist for all is fast.
-        ax.add_collection3d(Line3DCollection(_bone_segments(result.hypotheses[i]), colors="gray", linewidths=0.6,
-                                             alpha=0.3,
-                                             label="hypotheses" if i == 0 else None))
-        ax.add_collection3d(Line3DCollection(_bone_segments(pose[None]), colors="tab:blue", linewidths=2))
-        ax.scatter(*_xyz(pose[observed]), color="tab:green", s=14, label="observed" if i == 0 else None)
-        ax.scatter(*_xyz(pose[~observed]), color="tab:orange", s=22, label="completed" if i == 0 else None)
+        # The hypotheses as faint skeletons, so the spread shows per limb; one artist for all is
+        # fast.
+        ax.add_collection3d(
+            Line3DCollection(
+                _bone_segments(result.hypotheses[i]),
+                colors="gray",
+                linewidths=0.6,
+                alpha=0.3,
+                label="hypotheses" if i == 0 else None,
+            )
+        )
+        ax.add_collection3d(
+            Line3DCollection(_bone_segments(pose[None]), colors="tab:blue", linewidths=2)
+        )
+        ax.scatter(
+            *_xyz(pose[observed]), color="tab:green", s=14, label="observed" if i == 0 else None
+        )
+        ax.scatter(
+            *_xyz(pose[~observed]), color="tab:orange", s=22, label="completed" if i == 0 else None
+        )
     points = result.poses.reshape(-1, 3)
     centre = 0.5 * (points.min(0) + points.max(0))
     radius = 0.5 * max(1.8, (points.max(0) - points.min(0)).max()) + 0.2
@@ -114,7 +139,9 @@ def render(image, people, result, threshold, caption):
     ax = fig.add_subplot(1, 3, 1)
     ax.imshow(draw_people(image, people, threshold))
     ax.set_axis_off()
-    ax.set_title(f"2D: {len(people)} people (hollow orange: below confidence {threshold})", fontsize=9)
+    ax.set_title(
+        f"2D: {len(people)} people (hollow orange: below confidence {threshold})", fontsize=9
+    )
     if result is not None:
         # azim -90 looks along +depth, i.e. from behind the camera; 0 looks from the person's side.
         _draw_3d(fig.add_subplot(1, 3, 2, projection="3d"), result, -90, "3D, camera view")
@@ -134,19 +161,29 @@ def render(image, people, result, threshold, caption):
 
 def frame_record(people, result, seconds):
     """JSON-ready results of one frame."""
-    record = {"detect_ms": round(seconds[0] * 1e3, 1), "lift_ms": round(seconds[1] * 1e3, 1), "people": []}
+    record = {
+        "detect_ms": round(seconds[0] * 1e3, 1),
+        "lift_ms": round(seconds[1] * 1e3, 1),
+        "people": [],
+    }
     for i, person in enumerate(people):
-        entry = {"layout": person.layout, "box": [round(v, 1) for v in person.box], "score": round(person.score, 3),
-                 "keypoints_2d": np.round(person.keypoints, 1).tolist(),
-                 "confidence_2d": np.round(person.confidence, 3).tolist()}
+        entry = {
+            "layout": person.layout,
+            "box": [round(v, 1) for v in person.box],
+            "score": round(person.score, 3),
+            "keypoints_2d": np.round(person.keypoints, 1).tolist(),
+            "confidence_2d": np.round(person.confidence, 3).tolist(),
+        }
         if result is not None:
-            entry.update({
-                "pose_3d_m": np.round(result.poses[i], 4).tolist(),
-                "joint_std_m": np.round(result.joint_std[i], 4).tolist(),
-                "observed": result.observed[i].tolist(),
-                "confidence_3d": round(float(result.confidence[i]), 3),
-                "hypotheses_m": np.round(result.hypotheses[i], 3).tolist(),
-            })
+            entry.update(
+                {
+                    "pose_3d_m": np.round(result.poses[i], 4).tolist(),
+                    "joint_std_m": np.round(result.joint_std[i], 4).tolist(),
+                    "observed": result.observed[i].tolist(),
+                    "confidence_3d": round(float(result.confidence[i]), 3),
+                    "hypotheses_m": np.round(result.hypotheses[i], 3).tolist(),
+                }
+            )
         record["people"].append(entry)
     return record
 
@@ -176,13 +213,20 @@ def run_image(args, detector, lifter):
     people, result, seconds = process(detector, lifter, image, K)
     name = os.path.splitext(os.path.basename(args.image))[0]
     os.makedirs(args.out_dir, exist_ok=True)
-    caption = (f"{name}: {len(people)} people lifted, {lifter.num_hypotheses} hypotheses, backend "
-               f"{lifter.backend.name}; {k_note.split(';')[0]}")
+    caption = (
+        f"{name}: {len(people)} people lifted, {lifter.num_hypotheses} hypotheses, backend "
+        f"{lifter.backend.name}; {k_note.split(';')[0]}"
+    )
     png = os.path.join(args.out_dir, name + ".png")
     _save_png(png, render(image, people, result, lifter.confidence_threshold, caption))
-    record = {"input": os.path.abspath(args.image), "image_size": [image.shape[1], image.shape[0]],
-              "intrinsics": K.tolist(), "intrinsics_source": k_note, **_settings(args, lifter),
-              "frames": [frame_record(people, result, seconds)]}
+    record = {
+        "input": os.path.abspath(args.image),
+        "image_size": [image.shape[1], image.shape[0]],
+        "intrinsics": K.tolist(),
+        "intrinsics_source": k_note,
+        **_settings(args, lifter),
+        "frames": [frame_record(people, result, seconds)],
+    }
     _write_json(os.path.join(args.out_dir, name + ".json"), record)
     _summarise(name, people, result, seconds)
     print(f"wrote {png} and {os.path.join(args.out_dir, name + '.json')}")
@@ -221,24 +265,42 @@ def run_video(args, detector, lifter):
         raise OSError(f"no frames could be read from {args.video}")
     movie = os.path.join(args.out_dir, name + (".mp4" if args.mp4 else ".gif"))
     _save_movie(movie, pictures, fps / args.stride)
-    record = {"input": os.path.abspath(args.video), "intrinsics": K.tolist(), "intrinsics_source": k_note,
-              "fps": fps, "stride": args.stride, **_settings(args, lifter), "frames": frames}
+    record = {
+        "input": os.path.abspath(args.video),
+        "intrinsics": K.tolist(),
+        "intrinsics_source": k_note,
+        "fps": fps,
+        "stride": args.stride,
+        **_settings(args, lifter),
+        "frames": frames,
+    }
     _write_json(os.path.join(args.out_dir, name + ".json"), record)
     print(f"wrote {movie} and {os.path.join(args.out_dir, name + '.json')} ({len(frames)} frames)")
     return record
 
 
 def _settings(args, lifter):
-    return {"detector": args.detector, "backend": lifter.backend.name, "steps": lifter.steps,
-            "num_hypotheses": lifter.num_hypotheses, "confidence_threshold": lifter.confidence_threshold,
-            "frame": "camera optical frame (x right, y down, z forward), metres; joints in H36M-17 order"}
+    return {
+        "detector": args.detector,
+        "backend": lifter.backend.name,
+        "steps": lifter.steps,
+        "num_hypotheses": lifter.num_hypotheses,
+        "confidence_threshold": lifter.confidence_threshold,
+        "frame": "camera optical frame (x right, y down, z forward), metres; joints in H36M-17 "
+        "order",
+    }
 
 
 def _summarise(label, people, result, seconds):
-    completed = "" if result is None else ", completed joints per person: " + str(
-        [int((~o).sum()) for o in result.observed])
-    print(f"{label}: {len(people)} people; detect {seconds[0] * 1e3:.0f} ms, lift {seconds[1] * 1e3:.0f} ms"
-          + completed)
+    completed = (
+        ""
+        if result is None
+        else ", completed joints per person: " + str([int((~o).sum()) for o in result.observed])
+    )
+    print(
+        f"{label}: {len(people)} people; detect {seconds[0] * 1e3:.0f} ms, lift "
+        f"{seconds[1] * 1e3:.0f} ms" + completed
+    )
 
 
 def _save_png(path, picture):
@@ -280,7 +342,9 @@ def bundled_photos():
         paths.append(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     except Exception:
         pass
-    paths += [os.path.join(OPENCV_DATA, n) for n in ("messi5.jpg", "basketball1.png", "basketball2.png")]
+    paths += [
+        os.path.join(OPENCV_DATA, n) for n in ("messi5.jpg", "basketball1.png", "basketball2.png")
+    ]
     return [p for p in paths if os.path.exists(str(p))]
 
 
@@ -295,31 +359,54 @@ def run_bench(args, detector, lifter):
     """Camera-to-3D latency per frame (detect + lift) over the bundled photos, cycled."""
     photos = [load_image(p) for p in bundled_photos()]
     if not photos:
-        raise OSError("no bundled photos found (matplotlib's grace_hopper.jpg, opencv-doc's examples)")
+        raise OSError(
+            "no bundled photos found (matplotlib's grace_hopper.jpg, opencv-doc's examples)"
+        )
     Ks = [camera_matrix(args, p.shape[1], p.shape[0])[0] for p in photos]
     for i in range(args.warmup):
         process(detector, lifter, photos[i % len(photos)], Ks[i % len(photos)])
     detect, lift, total, people = [], [], [], []
     for i in range(args.frames):
-        lifted, _, (d, l) = process(detector, lifter, photos[i % len(photos)], Ks[i % len(photos)])
+        lifted, _, (d, lift_s) = process(
+            detector, lifter, photos[i % len(photos)], Ks[i % len(photos)]
+        )
         people.append(len(lifted))
         detect.append(d * 1e3)
-        lift.append(l * 1e3)
-        total.append((d + l) * 1e3)
+        lift.append(lift_s * 1e3)
+        total.append((d + lift_s) * 1e3)
 
     def stats(ms):
-        return {"p50_ms": round(float(np.percentile(ms, 50)), 1), "p90_ms": round(float(np.percentile(ms, 90)), 1),
-                "mean_ms": round(float(np.mean(ms)), 1)}
+        return {
+            "p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p90_ms": round(float(np.percentile(ms, 90)), 1),
+            "mean_ms": round(float(np.mean(ms)), 1),
+        }
 
-    record = {"machine": machine_name(), "detector": args.detector, "backend": lifter.backend.name,
-              "steps": lifter.steps, "num_hypotheses": lifter.num_hypotheses, "frames": args.frames,
-              "images": [os.path.basename(p) for p in bundled_photos()], "people_per_frame": float(np.mean(people)),
-              "total": stats(total), "detect": stats(detect), "lift": stats(lift)}
-    print(f"camera-to-3D latency per frame on {record['machine']}, detector {args.detector}, backend "
-          f"{lifter.backend.name}, {lifter.num_hypotheses} hypotheses x {lifter.steps} steps, {args.frames} frames "
-          f"({record['people_per_frame']:.1f} people lifted per frame):")
+    record = {
+        "machine": machine_name(),
+        "detector": args.detector,
+        "backend": lifter.backend.name,
+        "steps": lifter.steps,
+        "num_hypotheses": lifter.num_hypotheses,
+        "frames": args.frames,
+        "images": [os.path.basename(p) for p in bundled_photos()],
+        "people_per_frame": float(np.mean(people)),
+        "total": stats(total),
+        "detect": stats(detect),
+        "lift": stats(lift),
+    }
+    print(
+        f"camera-to-3D latency per frame on {record['machine']}, detector {args.detector}, "
+        "backend "
+        f"{lifter.backend.name}, {lifter.num_hypotheses} hypotheses x {lifter.steps} steps, "
+        f"{args.frames} frames "
+        f"({record['people_per_frame']:.1f} people lifted per frame):"
+    )
     for stage in ("total", "detect", "lift"):
-        print(f"  {stage:>6}: p50 {record[stage]['p50_ms']:.1f} ms, p90 {record[stage]['p90_ms']:.1f} ms")
+        print(
+            f"  {stage:>6}: p50 {record[stage]['p50_ms']:.1f} ms, p90 "
+            f"{record[stage]['p90_ms']:.1f} ms"
+        )
     os.makedirs(os.path.dirname(os.path.abspath(args.bench_out)), exist_ok=True)
     _write_json(args.bench_out, record)
     print(f"wrote {args.bench_out}")
@@ -333,32 +420,58 @@ def add_arguments(p):
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--image", help="a photo (jpg, png, ...)")
     source.add_argument("--video", help="a video file (anything OpenCV reads)")
-    source.add_argument("--bench", action="store_true", help="camera-to-3D latency per frame on the bundled photos")
-    p.add_argument("--detector", default=None, choices=DETECTORS,
-                   help="2D detector; default: mediapipe_hog (several people) for a video, else mediapipe")
+    source.add_argument(
+        "--bench", action="store_true", help="camera-to-3D latency per frame on the bundled photos"
+    )
+    p.add_argument(
+        "--detector",
+        default=None,
+        choices=DETECTORS,
+        help="2D detector; default: mediapipe_hog (several people) for a video, else mediapipe",
+    )
     p.add_argument("--onnx-model", default="", help="COCO-17 keypoint model for --detector onnx")
-    p.add_argument("--fov", type=float, default=0.0, help=f"horizontal field of view in degrees "
-                                                          f"(default {DEFAULT_HFOV_DEG:g} when no --fx)")
+    p.add_argument(
+        "--fov",
+        type=float,
+        default=0.0,
+        help=f"horizontal field of view in degrees (default {DEFAULT_HFOV_DEG:g} when no --fx)",
+    )
     p.add_argument("--fx", type=float, default=0.0, help="focal length x [px]")
     p.add_argument("--fy", type=float, default=0.0, help="focal length y [px] (default fx)")
-    p.add_argument("--cx", type=float, default=None, help="principal point x [px] (default image centre)")
-    p.add_argument("--cy", type=float, default=None, help="principal point y [px] (default image centre)")
+    p.add_argument(
+        "--cx", type=float, default=None, help="principal point x [px] (default image centre)"
+    )
+    p.add_argument(
+        "--cy", type=float, default=None, help="principal point y [px] (default image centre)"
+    )
     p.add_argument("--model", default=None, help="model weights; default the shipped model")
     p.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime or torch")
     p.add_argument("--hypotheses", type=int, default=20)
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--confidence-threshold", type=float, default=0.3)
-    p.add_argument("--min-joints", type=int, default=3,
-                   help="people with fewer confident joints are not lifted (3: a head-and-shoulders portrait "
-                        "gives nose + shoulders)")
+    p.add_argument(
+        "--min-joints",
+        type=int,
+        default=3,
+        help="people with fewer confident joints are not lifted (3: a head-and-shoulders portrait "
+        "gives nose + shoulders)",
+    )
     p.add_argument("--max-people", type=int, default=10)
-    p.add_argument("--frames", type=int, default=0, help="video: at most this many frames (0 = all); "
-                                                         "bench: frames timed (default 50)")
+    p.add_argument(
+        "--frames",
+        type=int,
+        default=0,
+        help="video: at most this many frames (0 = all); bench: frames timed (default 50)",
+    )
     p.add_argument("--stride", type=int, default=1, help="video: use every n-th frame")
     p.add_argument("--mp4", action="store_true", help="video: write MP4 instead of GIF")
     p.add_argument("--warmup", type=int, default=5, help="bench: untimed frames first")
-    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (0 = one per core; 1, as the "
-                                                          "lift node, suits a shared CPU)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="ONNX Runtime threads (0 = one per core; 1, as the lift node, suits a shared CPU)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", default=DEFAULT_OUT_DIR)
     p.add_argument("--bench-out", default=os.path.join("outputs", "bench", "camera_latency.json"))
@@ -368,7 +481,9 @@ def add_arguments(p):
 
 def add_demo_parser(subparsers):
     """The ``gfpose demo`` subcommand."""
-    return add_arguments(subparsers.add_parser("demo", help="photo or video -> 2D keypoints -> 3D, without ROS"))
+    return add_arguments(
+        subparsers.add_parser("demo", help="photo or video -> 2D keypoints -> 3D, without ROS")
+    )
 
 
 def run(args):
@@ -379,26 +494,47 @@ def run(args):
     for path in (args.image, args.video):  # before loading any model: fail fast
         if path and not os.path.isfile(path):
             raise OSError(f"no such file: {path}")
-    detector = create_detector(detector_kind, args.onnx_model, args.max_people, threads=args.threads)
-    lifter = Lifter(model_path=args.model, backend=args.backend, num_hypotheses=args.hypotheses, steps=args.steps,
-                    confidence_threshold=args.confidence_threshold, min_joints=args.min_joints, seed=args.seed,
-                    threads=args.threads)
+    detector = create_detector(
+        detector_kind, args.onnx_model, args.max_people, threads=args.threads
+    )
+    lifter = Lifter(
+        model_path=args.model,
+        backend=args.backend,
+        num_hypotheses=args.hypotheses,
+        steps=args.steps,
+        confidence_threshold=args.confidence_threshold,
+        min_joints=args.min_joints,
+        seed=args.seed,
+        threads=args.threads,
+    )
     try:
         if args.bench:
             args.frames = args.frames or 50
             return run_bench(args, detector, lifter)
-        return run_image(args, detector, lifter) if args.image else run_video(args, detector, lifter)
+        return (
+            run_image(args, detector, lifter) if args.image else run_video(args, detector, lifter)
+        )
     finally:
         detector.close()
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m gfpose_ros.offline_demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m gfpose_ros.offline_demo", description=__doc__.splitlines()[0]
+    )
     args = add_arguments(parser).parse_args(argv)
     try:
         run(args)
-    except (ValueError, RuntimeError, OSError, ImportError) as exc:  # as the gfpose command: one line, status 2
-        print(f"gfpose demo: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+    except (
+        ValueError,
+        RuntimeError,
+        OSError,
+        ImportError,
+    ) as exc:  # as the gfpose command: one line, status 2
+        print(
+            f"gfpose demo: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

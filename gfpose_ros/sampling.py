@@ -57,14 +57,16 @@ def sample_euler_maruyama(denoiser, noise, steps=1000):
     The last step returns the noise-free mean, the denoiser's x0 at t = T_MIN.
     """
     if noise.shape[0] != steps + 1:
-        raise ValueError(f"Euler-Maruyama with {steps} steps needs noise of shape ({steps + 1}, B, D)")
+        raise ValueError(
+            f"Euler-Maruyama with {steps} steps needs noise of shape ({steps + 1}, B, D)"
+        )
     grid = torch.linspace(1.0, T_MIN, steps + 1, dtype=noise.dtype, device=noise.device)
     x = noise[0]
     for i in range(steps):
         t, dt = grid[i], grid[i] - grid[i + 1]
         x0 = denoiser(x, t)
         alpha, sigma = alpha_sigma(t)
-        score = -(x - alpha * x0) / sigma ** 2
+        score = -(x - alpha * x0) / sigma**2
         b = beta(t)
         x = x + (0.5 * b * x + b * score) * dt + torch.sqrt(b * dt) * noise[i + 1]
     return denoiser(x, grid[-1])

@@ -3,9 +3,23 @@
 import numpy as np
 
 JOINT_NAMES = (
-    "hip", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
-    "spine", "thorax", "neck_nose", "head", "left_shoulder", "left_elbow", "left_wrist",
-    "right_shoulder", "right_elbow", "right_wrist",
+    "hip",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "spine",
+    "thorax",
+    "neck_nose",
+    "head",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
 )
 NUM_JOINTS = len(JOINT_NAMES)
 PARENTS = np.array([-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15])
@@ -29,12 +43,38 @@ LOWER_BODY = (1, 2, 3, 4, 5, 6)
 # the thorax at the shoulders' midpoint, so both come exactly from COCO and MediaPipe; their
 # nose stands for the neck/nose joint. Spine and head top have no counterpart: masked, not guessed.
 _COCO17 = {
-    0: (11, 12), 1: 12, 2: 14, 3: 16, 4: 11, 5: 13, 6: 15, 8: (5, 6), 9: 0,
-    11: 5, 12: 7, 13: 9, 14: 6, 15: 8, 16: 10,
+    0: (11, 12),
+    1: 12,
+    2: 14,
+    3: 16,
+    4: 11,
+    5: 13,
+    6: 15,
+    8: (5, 6),
+    9: 0,
+    11: 5,
+    12: 7,
+    13: 9,
+    14: 6,
+    15: 8,
+    16: 10,
 }
 _MEDIAPIPE33 = {
-    0: (23, 24), 1: 24, 2: 26, 3: 28, 4: 23, 5: 25, 6: 27, 8: (11, 12), 9: 0,
-    11: 11, 12: 13, 13: 15, 14: 12, 15: 14, 16: 16,
+    0: (23, 24),
+    1: 24,
+    2: 26,
+    3: 28,
+    4: 23,
+    5: 25,
+    6: 27,
+    8: (11, 12),
+    9: 0,
+    11: 11,
+    12: 13,
+    13: 15,
+    14: 12,
+    15: 14,
+    16: 16,
 }
 _H36M17 = {j: j for j in range(NUM_JOINTS)}
 LAYOUTS = {
@@ -50,7 +90,9 @@ class LayoutError(ValueError):
 
 def layout_size(layout):
     if layout not in LAYOUTS:
-        raise LayoutError(f"unknown keypoint layout {layout!r}; known layouts: {', '.join(sorted(LAYOUTS))}")
+        raise LayoutError(
+            f"unknown keypoint layout {layout!r}; known layouts: {', '.join(sorted(LAYOUTS))}"
+        )
     return LAYOUTS[layout][0]
 
 
@@ -65,7 +107,9 @@ def to_h36m(layout, uv, confidence):
     confidence = np.asarray(confidence, dtype=np.float64)
     if uv.shape[-2:] != (size, 2) or confidence.shape != uv.shape[:-1]:
         raise LayoutError(
-            f"layout {layout!r} has {size} keypoints; got uv shape {uv.shape} and confidence shape {confidence.shape}")
+            f"layout {layout!r} has {size} keypoints; got uv shape {uv.shape} and confidence "
+            f"shape {confidence.shape}"
+        )
     seen = np.isfinite(uv).all(-1) & np.isfinite(confidence) & (confidence > 0)
     confidence = np.where(seen, confidence, 0.0)
     uv = np.where(seen[..., None], uv, 0.0)
@@ -91,11 +135,26 @@ def bone_lengths(poses):
 # Contini (thigh 0.245, shank 0.246, upper arm 0.186, forearm 0.146); the trunk and head
 # follow Human3.6M's mean subject (1.75 m): pelvis-hip 132, pelvis-spine 233, spine-thorax
 # 254, thorax-neck 115, neck-head top 115, thorax-shoulder 150 mm.
-ADULT_BONE_RATIOS = np.array([
-    0.0754, 0.245, 0.246, 0.0754, 0.245, 0.246,
-    0.133, 0.145, 0.0657, 0.0657,
-    0.0857, 0.186, 0.146, 0.0857, 0.186, 0.146,
-])
+ADULT_BONE_RATIOS = np.array(
+    [
+        0.0754,
+        0.245,
+        0.246,
+        0.0754,
+        0.245,
+        0.246,
+        0.133,
+        0.145,
+        0.0657,
+        0.0657,
+        0.0857,
+        0.186,
+        0.146,
+        0.0857,
+        0.186,
+        0.146,
+    ]
+)
 
 
 def _chain_length(lengths):

@@ -48,7 +48,16 @@ class StampCache:
         in_time = sorted({f for age, f, _ in ages if age <= self.max_age and f != frame_id})
         if in_time or not same_frame:
             others = in_time or sorted({f for _, f, _ in ages})
-            return Match(None, f'depth images are in frame {", ".join(map(repr, others))}, '
-                               f'the keypoints in {frame_id!r}: not the same camera', kind='other_frame')
-        return Match(None, f'nearest depth image is {age * 1000:.0f} ms from the keypoints '
-                           f'(max {self.max_age * 1000:.0f} ms)', age, kind='stale')
+            return Match(
+                None,
+                f'depth images are in frame {", ".join(map(repr, others))}, '
+                f'the keypoints in {frame_id!r}: not the same camera',
+                kind='other_frame',
+            )
+        return Match(
+            None,
+            f'nearest depth image is {age * 1000:.0f} ms from the keypoints '
+            f'(max {self.max_age * 1000:.0f} ms)',
+            age,
+            kind='stale',
+        )

@@ -98,7 +98,9 @@ def keypoint_cost(track_uv, track_seen, uv, seen, min_shared=3):
     mean = np.where(shared, distance, 0.0).sum(-1) / np.maximum(count, 1)
     low = np.where(track_seen[..., None], track_uv, np.inf).min(1)
     high = np.where(track_seen[..., None], track_uv, -np.inf).max(1)
-    diagonal = np.linalg.norm(high - low, axis=-1)  # inf for a track with nothing seen: masked below
+    diagonal = np.linalg.norm(
+        high - low, axis=-1
+    )  # inf for a track with nothing seen: masked below
     cost = mean / np.maximum(diagonal, 1.0)[:, None]
     return np.where(count >= min_shared, cost, np.inf)
 
@@ -106,23 +108,26 @@ def keypoint_cost(track_uv, track_seen, uv, seen, min_shared=3):
 @dataclass
 class Track:
     id: object
-    uv: np.ndarray          # (J, 2) pixels, last seen
-    seen: np.ndarray        # (J,) bool
-    velocity: np.ndarray    # (2,) pixels/s of the seen joints' centroid: predicts the next frame
-    stamp: float            # seconds, last seen
-    frame: int              # tracker update count when last seen
-    from_detector: bool     # its id came from the detector (then only that id matches it)
+    uv: np.ndarray  # (J, 2) pixels, last seen
+    seen: np.ndarray  # (J,) bool
+    velocity: np.ndarray  # (2,) pixels/s of the seen joints' centroid: predicts the next frame
+    stamp: float  # seconds, last seen
+    frame: int  # tracker update count when last seen
+    from_detector: bool  # its id came from the detector (then only that id matches it)
     pose: np.ndarray = None  # (51,) model units: the last lifted pose, the next warm start
 
 
 @dataclass
 class TrackState:
     """The tracker's answer for one frame, per person in input order."""
-    ids: list               # the detector's id where it sent one, else the tracker's integer
-    continuing: np.ndarray  # (N,) bool: its track was seen in the previous frame (else new or back)
-    previous: list          # (51,) model-units pose to warm-start from, or None: start cold
-    uv: np.ndarray          # (N, J, 2) the frame's keypoints, kept for commit
-    seen: np.ndarray        # (N, J) bool
+
+    ids: list  # the detector's id where it sent one, else the tracker's integer
+    continuing: (
+        np.ndarray
+    )  # (N,) bool: its track was seen in the previous frame (else new or back)
+    previous: list  # (51,) model-units pose to warm-start from, or None: start cold
+    uv: np.ndarray  # (N, J, 2) the frame's keypoints, kept for commit
+    seen: np.ndarray  # (N, J) bool
     from_detector: np.ndarray  # (N,) bool: the id is the detector's
     stamp: float
 
@@ -135,7 +140,14 @@ class PersonTracker:
     ``warm_gap`` seconds: a continuing track older than this starts cold anyway (a stalled stream).
     """
 
-    def __init__(self, max_age=0.5, max_cost=0.3, warm_gap=0.25, confidence_threshold=0.3, min_shared_joints=3):
+    def __init__(
+        self,
+        max_age=0.5,
+        max_cost=0.3,
+        warm_gap=0.25,
+        confidence_threshold=0.3,
+        min_shared_joints=3,
+    ):
         if not max_age > 0:
             raise ValueError(f"max_age must be > 0 seconds, got {max_age}")
         if not max_cost > 0:
@@ -152,7 +164,9 @@ class PersonTracker:
         self.frame = 0
         self.stamp = None
         self._next_id = 0
-        self._detector_ids = set()  # str() of every id a detector sent: the tracker's own skip them
+        self._detector_ids = (
+            set()
+        )  # str() of every id a detector sent: the tracker's own skip them
 
     def update(self, uv, confidence, stamp, ids=None, model_poses=None):
         """assign() then commit(): for a caller that lifts nothing or lifts afterwards."""
@@ -162,7 +176,8 @@ class PersonTracker:
 
     def assign(self, uv, confidence, stamp, ids=None):
         """Ids and warm starts for the N people of a frame (uv (N, J, 2) pixels, confidence (N, J),
-        stamp seconds, ids: the detector's per person, or None). Changes no track: commit() does."""
+        stamp seconds, ids: the detector's per person, or None). Changes no track: commit()
+        does."""
         uv = np.asarray(uv, dtype=np.float64)
         confidence = np.asarray(confidence, dtype=np.float64)
         n = len(uv)
@@ -171,7 +186,9 @@ class PersonTracker:
         stamp = float(stamp)
         # Time going backwards (a replayed recording) starts over: no track continues.
         live = {} if self._went_back(stamp) else self._live_tracks(stamp)
-        seen = (confidence >= self.confidence_threshold) & (confidence > 0) & np.isfinite(uv).all(-1)
+        seen = (
+            (confidence >= self.confidence_threshold) & (confidence > 0) & np.isfinite(uv).all(-1)
+        )
         assigned = [None] * n
         for i, track_id in enumerate(ids if ids is not None else [None] * n):
             if _given(track_id) and track_id not in assigned:  # a duplicate id is no id
@@ -182,8 +199,13 @@ class PersonTracker:
         tracks = [t for t in live.values() if not t.from_detector]
         if people and tracks:
             predicted = np.stack([t.uv + t.velocity * (stamp - t.stamp) for t in tracks])
-            cost = keypoint_cost(predicted, np.stack([t.seen for t in tracks]), uv[people], seen[people],
-                                 self.min_shared_joints)
+            cost = keypoint_cost(
+                predicted,
+                np.stack([t.seen for t in tracks]),
+                uv[people],
+                seen[people],
+                self.min_shared_joints,
+            )
             for r, c in greedy_assignment(cost, self.max_cost):
                 assigned[people[c]] = tracks[r].id
         for i in range(n):
@@ -193,14 +215,22 @@ class PersonTracker:
         previous = [None] * n
         for i, track_id in enumerate(assigned):
             track = live.get(track_id)
-            if track is not None and track.frame == self.frame and stamp - track.stamp <= self.warm_gap:
+            if (
+                track is not None
+                and track.frame == self.frame
+                and stamp - track.stamp <= self.warm_gap
+            ):
                 continuing[i] = True
                 previous[i] = track.pose
         return TrackState(assigned, continuing, previous, uv, seen, from_detector, stamp)
 
     def _new_id(self, taken):
         """The next integer no track, no person of this frame and no detector has used."""
-        taken = {str(t) for t in taken if t is not None} | {str(t) for t in self.tracks} | self._detector_ids
+        taken = (
+            {str(t) for t in taken if t is not None}
+            | {str(t) for t in self.tracks}
+            | self._detector_ids
+        )
         while str(self._next_id) in taken:
             self._next_id += 1
         self._next_id += 1
@@ -220,8 +250,16 @@ class PersonTracker:
             if state.from_detector[i]:
                 self._detector_ids.add(str(track_id))
             if track is None:
-                self.tracks[track_id] = Track(track_id, state.uv[i].copy(), seen.copy(), np.zeros(2), state.stamp,
-                                              self.frame, bool(state.from_detector[i]), pose)
+                self.tracks[track_id] = Track(
+                    track_id,
+                    state.uv[i].copy(),
+                    seen.copy(),
+                    np.zeros(2),
+                    state.stamp,
+                    self.frame,
+                    bool(state.from_detector[i]),
+                    pose,
+                )
                 continue
             dt = state.stamp - track.stamp
             both = seen & track.seen
@@ -260,11 +298,20 @@ class TrackedLifter:
         self._filters = {}  # track id -> OneEuroFilter
 
     def lift(self, uv, confidence, K, stamp, ids=None, layout="h36m17", noise=None, depth=None):
-        """Lift one frame (stamp in seconds; ``depth`` as Lifter.lift); returns (LiftResult, TrackState)."""
-        uv, confidence, K = self.lifter.prepare(uv, confidence, K, layout)  # bad input fails before tracking
+        """Lift one frame (stamp in seconds; ``depth`` as Lifter.lift); returns (LiftResult,
+        TrackState)."""
+        uv, confidence, K = self.lifter.prepare(
+            uv, confidence, K, layout
+        )  # bad input fails before tracking
         state = self.tracker.assign(uv, confidence, stamp, ids)
-        result = self.lifter.lift(uv, confidence, K, noise=noise, depth=depth,
-                                  previous=state.previous if self.warm_start else None)
+        result = self.lifter.lift(
+            uv,
+            confidence,
+            K,
+            noise=noise,
+            depth=depth,
+            previous=state.previous if self.warm_start else None,
+        )
         self.tracker.commit(state, result.model_poses)
         if self.smoothing is not None:
             result.poses = self._smooth(state, result.poses)
@@ -274,7 +321,9 @@ class TrackedLifter:
         smoothed = np.empty_like(poses)
         for i, track_id in enumerate(state.ids):
             if track_id not in self._filters or not state.continuing[i]:
-                self._filters[track_id] = OneEuroFilter(**self.smoothing)  # a new person: no old state
+                self._filters[track_id] = OneEuroFilter(
+                    **self.smoothing
+                )  # a new person: no old state
             # The root (a monocular distance, much noisier) and the root-relative pose are filtered
             # apart, so the root's noise does not raise the pose's speed-driven cutoff.
             root, rel = poses[i, :1], poses[i] - poses[i, :1]

@@ -40,65 +40,149 @@ def _flag(context, name):
 
 def pipeline(context):
     # Arguments override params_file only when given, so a params file can choose them.
-    overrides = {'autostart': _flag(context, 'autostart'), 'publish_debug_image': _flag(context, 'debug_image')}
+    overrides = {
+        'autostart': _flag(context, 'autostart'),
+        'publish_debug_image': _flag(context, 'debug_image'),
+    }
     if LaunchConfiguration('use_depth').perform(context):
         overrides['use_depth'] = _flag(context, 'use_depth')
-    for argument, parameter in (('detector', 'detector'), ('model', 'model_path'), ('backend', 'backend')):
+    for argument, parameter in (
+        ('detector', 'detector'),
+        ('model', 'model_path'),
+        ('backend', 'backend'),
+    ):
         value = LaunchConfiguration(argument).perform(context)
         if value:
             overrides[parameter] = value
     params = [LaunchConfiguration('params_file'), overrides]
-    image_remappings = [('image', LaunchConfiguration('image_topic')),
-                        ('camera_info', LaunchConfiguration('camera_info_topic')),
-                        ('depth_image', LaunchConfiguration('depth_topic'))]
-    common = dict(package='gfpose_ros', namespace=LaunchConfiguration('namespace'), output='screen')
+    image_remappings = [
+        ('image', LaunchConfiguration('image_topic')),
+        ('camera_info', LaunchConfiguration('camera_info_topic')),
+        ('depth_image', LaunchConfiguration('depth_topic')),
+    ]
+    common = dict(
+        package='gfpose_ros', namespace=LaunchConfiguration('namespace'), output='screen'
+    )
     if _flag(context, 'single_process'):
         # No name= here: it would rename both nodes of the process (gfpose_camera, gfpose_lift).
-        return [Node(executable='gfpose_camera', parameters=params + [{'lift_in_process': True}],
-                     remappings=image_remappings, **common)]
+        return [
+            Node(
+                executable='gfpose_camera',
+                parameters=params + [{'lift_in_process': True}],
+                remappings=image_remappings,
+                **common,
+            )
+        ]
     return [
-        LifecycleNode(executable='gfpose_camera', name='gfpose_camera', parameters=params,
-                      remappings=image_remappings, **common),
-        LifecycleNode(executable='gfpose_lift', name='gfpose_lift', parameters=params,
-                      remappings=[('camera_info', LaunchConfiguration('camera_info_topic')),
-                                  ('depth_image', LaunchConfiguration('depth_topic'))], **common),
+        LifecycleNode(
+            executable='gfpose_camera',
+            name='gfpose_camera',
+            parameters=params,
+            remappings=image_remappings,
+            **common,
+        ),
+        LifecycleNode(
+            executable='gfpose_lift',
+            name='gfpose_lift',
+            parameters=params,
+            remappings=[
+                ('camera_info', LaunchConfiguration('camera_info_topic')),
+                ('depth_image', LaunchConfiguration('depth_topic')),
+            ],
+            **common,
+        ),
     ]
 
 
 def generate_launch_description():
     share = FindPackageShare('gfpose_ros')
-    return LaunchDescription([
-        DeclareLaunchArgument('params_file', default_value=PathJoinSubstitution([share, 'config', 'camera.yaml']),
-                              description='Parameter file of the camera and lift nodes'),
-        DeclareLaunchArgument('image_topic', default_value='image', description='Input sensor_msgs/Image topic'),
-        DeclareLaunchArgument('camera_info_topic', default_value='camera_info',
-                              description='Input sensor_msgs/CameraInfo topic of the same camera'),
-        DeclareLaunchArgument('use_depth', default_value='',
-                              description='true: place people with the aligned depth image; empty = as in params_file'),
-        DeclareLaunchArgument('depth_topic', default_value='depth_image',
-                              description='Input sensor_msgs/Image depth aligned to the colour camera (16UC1 or 32FC1)'),
-        DeclareLaunchArgument('namespace', default_value='', description='Namespace of the nodes and their topics'),
-        DeclareLaunchArgument('detector', default_value='',
-                              description='mediapipe, mediapipe_hog or onnx; empty = as in params_file'),
-        DeclareLaunchArgument('model', default_value='',
-                              description='Lifting model weights (.pt); empty = as in params_file (the shipped model)'),
-        DeclareLaunchArgument('backend', default_value='',
-                              description='auto, tensorrt, onnxruntime or torch; empty = as in params_file'),
-        DeclareLaunchArgument('debug_image', default_value='false',
-                              description='Publish debug_image: the 2D skeletons drawn on the image'),
-        DeclareLaunchArgument('single_process', default_value='true',
-                              description='Both nodes in one process, keypoints passed without serialisation'),
-        DeclareLaunchArgument('autostart', default_value='true',
-                              description='Configure and activate on start (false: wait for a lifecycle manager)'),
-        DeclareLaunchArgument('rviz', default_value='false',
-                              description='Also start RViz with config/gfpose.rviz; without RViz installed: a warning, '
-                                          'and the nodes run'),
-        DeclareLaunchArgument('dds_profile', default_value=PathJoinSubstitution([share, 'config', 'fastdds_large_images.xml']),
-                              description='Fast DDS XML profile for the processes this launch starts (camera images '
-                                          'arrive whole); empty = Fast DDS defaults. Not applied when '
-                                          'FASTDDS_DEFAULT_PROFILES_FILE, FASTRTPS_DEFAULT_PROFILES_FILE or '
-                                          'FASTDDS_BUILTIN_TRANSPORTS is already set'),
-        OpaqueFunction(function=launch_support.dds_settings),  # before the nodes: they read it at start
-        OpaqueFunction(function=pipeline),
-        OpaqueFunction(function=launch_support.rviz, args=[PathJoinSubstitution([share, 'config', 'gfpose.rviz'])]),
-    ])
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument(
+                'params_file',
+                default_value=PathJoinSubstitution([share, 'config', 'camera.yaml']),
+                description='Parameter file of the camera and lift nodes',
+            ),
+            DeclareLaunchArgument(
+                'image_topic', default_value='image', description='Input sensor_msgs/Image topic'
+            ),
+            DeclareLaunchArgument(
+                'camera_info_topic',
+                default_value='camera_info',
+                description='Input sensor_msgs/CameraInfo topic of the same camera',
+            ),
+            DeclareLaunchArgument(
+                'use_depth',
+                default_value='',
+                description='true: place people with the aligned depth image; empty = as in '
+                'params_file',
+            ),
+            DeclareLaunchArgument(
+                'depth_topic',
+                default_value='depth_image',
+                description='Input sensor_msgs/Image depth aligned to the colour camera (16UC1 or '
+                '32FC1)',
+            ),
+            DeclareLaunchArgument(
+                'namespace',
+                default_value='',
+                description='Namespace of the nodes and their topics',
+            ),
+            DeclareLaunchArgument(
+                'detector',
+                default_value='',
+                description='mediapipe, mediapipe_hog or onnx; empty = as in params_file',
+            ),
+            DeclareLaunchArgument(
+                'model',
+                default_value='',
+                description='Lifting model weights (.pt); empty = as in params_file (the shipped '
+                'model)',
+            ),
+            DeclareLaunchArgument(
+                'backend',
+                default_value='',
+                description='auto, tensorrt, onnxruntime or torch; empty = as in params_file',
+            ),
+            DeclareLaunchArgument(
+                'debug_image',
+                default_value='false',
+                description='Publish debug_image: the 2D skeletons drawn on the image',
+            ),
+            DeclareLaunchArgument(
+                'single_process',
+                default_value='true',
+                description='Both nodes in one process, keypoints passed without serialisation',
+            ),
+            DeclareLaunchArgument(
+                'autostart',
+                default_value='true',
+                description='Configure and activate on start (false: wait for a lifecycle '
+                'manager)',
+            ),
+            DeclareLaunchArgument(
+                'rviz',
+                default_value='false',
+                description='Also start RViz with config/gfpose.rviz; without RViz installed: a '
+                'warning, '
+                'and the nodes run',
+            ),
+            DeclareLaunchArgument(
+                'dds_profile',
+                default_value=PathJoinSubstitution([share, 'config', 'fastdds_large_images.xml']),
+                description='Fast DDS XML profile for the processes this launch starts (camera '
+                'images '
+                'arrive whole); empty = Fast DDS defaults. Not applied when '
+                'FASTDDS_DEFAULT_PROFILES_FILE, FASTRTPS_DEFAULT_PROFILES_FILE or '
+                'FASTDDS_BUILTIN_TRANSPORTS is already set',
+            ),
+            OpaqueFunction(
+                function=launch_support.dds_settings
+            ),  # before the nodes: they read it at start
+            OpaqueFunction(function=pipeline),
+            OpaqueFunction(
+                function=launch_support.rviz,
+                args=[PathJoinSubstitution([share, 'config', 'gfpose.rviz'])],
+            ),
+        ]
+    )

@@ -11,6 +11,7 @@ Fixtures for ROS tests (all skip cleanly when rclpy is not importable):
   rclpy_ctx      a fresh initialised rclpy Context, shut down after the test
   spawn_python   factory: spawn_python(code) -> ros_helpers.PythonProcess, stopped after the test
 """
+
 import os
 import sys
 

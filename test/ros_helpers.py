@@ -8,6 +8,7 @@ Isolation: every pytest session takes its own ROS_DOMAIN_ID (see
 :func:`allocate_domain_id`) and keeps DDS discovery on localhost, so parallel
 test runs on one machine never see each other's topics.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -56,7 +57,9 @@ def allocate_domain_id() -> tuple[int, object]:
         f.write(f'{os.getpid()}\n')
         f.flush()
         return domain, f
-    raise RuntimeError(f'all ROS domain ids {DOMAIN_ID_MIN}..{DOMAIN_ID_MAX} are in use by other test runs')
+    raise RuntimeError(
+        f'all ROS domain ids {DOMAIN_ID_MIN}..{DOMAIN_ID_MAX} are in use by other test runs'
+    )
 
 
 def isolate_ros_environment(domain_id: int, environ=os.environ) -> None:
@@ -75,7 +78,8 @@ def import_rclpy_or_skip():
     except ImportError as exc:
         pytest.skip(
             f'rclpy is not importable ({exc}); ROS tests need ROS 2: run `make test`, '
-            'or `bash scripts/setup_env.sh && source scripts/env.sh`')
+            'or `bash scripts/setup_env.sh && source scripts/env.sh`'
+        )
     return rclpy
 
 
@@ -86,7 +90,8 @@ def import_gfpose_msgs():
     except ImportError as exc:
         pytest.fail(
             f'rclpy imports but gfpose_msgs does not ({exc}); build the workspace and '
-            'source it: `bash scripts/setup_env.sh && source scripts/env.sh`')
+            'source it: `bash scripts/setup_env.sh && source scripts/env.sh`'
+        )
     return m
 
 
@@ -114,12 +119,21 @@ class PythonProcess:
         self.env.setdefault('PYTHONUNBUFFERED', '1')
         self.proc = subprocess.Popen(
             [sys.executable, '-u', '-c', textwrap.dedent(code), *args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=self.env, text=True, bufsize=1)
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env,
+            text=True,
+            bufsize=1,
+        )
         self.lines: 'queue.Queue[str]' = queue.Queue()
         self.stderr_lines: list[str] = []
-        self._t_out = threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put), daemon=True)
-        self._t_err = threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr_lines.append), daemon=True)
+        self._t_out = threading.Thread(
+            target=self._pump, args=(self.proc.stdout, self.lines.put), daemon=True
+        )
+        self._t_err = threading.Thread(
+            target=self._pump, args=(self.proc.stderr, self.stderr_lines.append), daemon=True
+        )
         self._t_out.start()
         self._t_err.start()
 
@@ -135,8 +149,13 @@ class PythonProcess:
         except queue.Empty:
             return None
 
-    def wait_for_line(self, predicate: Callable[[str], bool], timeout: float,
-                      on_idle: Optional[Callable[[], None]] = None, poll: float = 0.1) -> str:
+    def wait_for_line(
+        self,
+        predicate: Callable[[str], bool],
+        timeout: float,
+        on_idle: Optional[Callable[[], None]] = None,
+        poll: float = 0.1,
+    ) -> str:
         """Wait for a stdout line satisfying predicate; call on_idle between polls
         (e.g. to publish again). Raises AssertionError with the child's stderr on
         timeout or early exit."""
@@ -153,11 +172,14 @@ class PythonProcess:
                 self._t_out.join(1.0)
                 if self.lines.empty():
                     raise AssertionError(
-                        f'child process exited with {self.proc.returncode} before the expected output;\n'
-                        f'stderr:\n' + '\n'.join(self.stderr_lines[-40:]))
+                        f'child process exited with {self.proc.returncode} before the expected '
+                        'output;\n'
+                        f'stderr:\n' + '\n'.join(self.stderr_lines[-40:])
+                    )
         raise AssertionError(
             f'timed out after {timeout:.0f} s waiting for the child process;\n'
-            f'stderr:\n' + '\n'.join(self.stderr_lines[-40:]))
+            f'stderr:\n' + '\n'.join(self.stderr_lines[-40:])
+        )
 
     def wait_for_json(self, timeout: float, on_idle: Optional[Callable[[], None]] = None) -> dict:
         """Wait for the first stdout line that is a JSON object and return it."""
@@ -187,7 +209,9 @@ def python_process(code: str, **kwargs) -> Iterator[PythonProcess]:
         p.stop()
 
 
-def spin_until(executor, predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
+def spin_until(
+    executor, predicate: Callable[[], bool], timeout: float, step: float = 0.05
+) -> bool:
     """Spin an rclpy executor until predicate() is true or timeout; returns predicate()."""
     deadline = time.monotonic() + timeout
     while not predicate() and time.monotonic() < deadline:
@@ -195,7 +219,9 @@ def spin_until(executor, predicate: Callable[[], bool], timeout: float, step: fl
     return predicate()
 
 
-LIFT_PARAMS_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'config', 'lift.yaml')
+LIFT_PARAMS_FILE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'config', 'lift.yaml'
+)
 _RUN_LIFT_NODE = '''
 import sys
 from gfpose_ros.ros.lift_node import main
@@ -204,7 +230,8 @@ sys.exit(main())
 
 
 def start_lift_node(namespace: str, *params: str) -> PythonProcess:
-    """The lift node as a user starts it, in its own process: config/lift.yaml plus -p overrides."""
+    """The lift node as a user starts it, in its own process: config/lift.yaml plus -p
+    overrides."""
     args = ['--ros-args', '--params-file', LIFT_PARAMS_FILE, '-r', f'__ns:={namespace}']
     for p in params:
         args += ['-p', p]

@@ -11,10 +11,13 @@ from gfpose_ros.skeleton import bone_lengths
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 
 
-@pytest.mark.parametrize("clip, sequence", [
-    ("bandai_kick_normal_001", "dataset-1_kick_normal_001"),
-    ("bandai_raise-up-both-hands_active_001", "dataset-2_raise-up-both-hands_active_001"),
-])
+@pytest.mark.parametrize(
+    "clip, sequence",
+    [
+        ("bandai_kick_normal_001", "dataset-1_kick_normal_001"),
+        ("bandai_raise-up-both-hands_active_001", "dataset-2_raise-up-both-hands_active_001"),
+    ],
+)
 def test_bandai_bvh_matches_the_converted_dataset(clip, sequence):
     poses, frame_time, rig = bvh.load_bvh(os.path.join(SHARED, "bvh", clip + ".bvh"))
     with np.load(os.path.join(SHARED, "mocap", "bandai_17j_mm.npz")) as archive:
@@ -26,7 +29,11 @@ def test_bandai_bvh_matches_the_converted_dataset(clip, sequence):
 
 def test_cmu_bvh_has_the_cmu_rig_and_stands_upright():
     poses, frame_time, rig = bvh.load_bvh(os.path.join(SHARED, "bvh", "cmu_01_01.bvh"))
-    assert rig == "cmu" and poses.shape == (2752, 17, 3) and frame_time == pytest.approx(1 / 120, rel=1e-3)
+    assert (
+        rig == "cmu"
+        and poses.shape == (2752, 17, 3)
+        and frame_time == pytest.approx(1 / 120, rel=1e-3)
+    )
     lengths = bone_lengths(poses)
     limbs = [1, 2, 4, 5, 11, 12, 14, 15]  # thighs, shins, upper arms, forearms: rigid segments
     assert lengths[:, limbs].std(0).max() < 0.01  # mm

@@ -4,6 +4,7 @@ test process publishes images and camera_info and receives keypoints_2d, poses_3
 
 Also the bad inputs: each is skipped with a warning, and the next good frame goes through.
 """
+
 import os
 
 import numpy as np
@@ -38,22 +39,43 @@ def photo(name):
 def pipeline():
     import_rclpy_or_skip()
     need_mediapipe()
-    node = PythonProcess(RUN_NODE, args=('--ros-args', '--params-file', PARAMS_FILE, '-r', f'__ns:={NAMESPACE}',
-                                         '-p', 'lift_in_process:=true', '-p', 'publish_debug_image:=true',
-                                         # best effort loses ~1 MB images now and then on a loaded machine
-                                         '-p', 'image_reliability:=reliable'))
+    node = PythonProcess(
+        RUN_NODE,
+        args=(
+            '--ros-args',
+            '--params-file',
+            PARAMS_FILE,
+            '-r',
+            f'__ns:={NAMESPACE}',
+            '-p',
+            'lift_in_process:=true',
+            '-p',
+            'publish_debug_image:=true',
+            # best effort loses ~1 MB images now and then on a loaded machine
+            '-p',
+            'image_reliability:=reliable',
+        ),
+    )
     with rclpy_context() as ctx:
         import_gfpose_msgs()
         from gfpose_ros.ros.camera_bench import CameraClient
 
         camera = CameraClient(NAMESPACE, context=ctx)
         try:
-            if not camera.spin_until(lambda: camera.connected() or node.proc.poll() is not None, 90.0) \
-                    or node.proc.poll() is not None:
-                pytest.fail('camera pipeline did not come up; stderr:\n' + '\n'.join(node.stderr_lines[-30:]))
+            if (
+                not camera.spin_until(
+                    lambda: camera.connected() or node.proc.poll() is not None, 90.0
+                )
+                or node.proc.poll() is not None
+            ):
+                pytest.fail(
+                    'camera pipeline did not come up; stderr:\n'
+                    + '\n'.join(node.stderr_lines[-30:])
+                )
             # Best effort: frames sent before discovery completes are lost, so retry briefly.
-            assert camera.lift(photo('messi5.jpg'), timeout=3.0, attempts=20)[0], \
+            assert camera.lift(photo('messi5.jpg'), timeout=3.0, attempts=20)[0], (
                 'no answer to the warm-up frame:\n' + '\n'.join(node.stderr_lines[-30:])
+            )
             yield camera, node
         finally:
             camera.close()
@@ -95,6 +117,7 @@ def test_full_body_legs_observed_through_dds(pipeline):
 
 def _bad_frame_then_good(camera, node, send_bad, warning):
     """The bad frame gives no keypoints and a warning; the next good frame is lifted."""
+
     def warned():
         return any(warning in line for line in node.stderr_lines)
 
@@ -104,8 +127,9 @@ def _bad_frame_then_good(camera, node, send_bad, warning):
         stamps.append(send_bad()[0])
         if camera.spin_until(warned, 2.0):
             break
-    assert any(warning in line for line in node.stderr_lines), \
+    assert any(warning in line for line in node.stderr_lines), (
         f'no warning containing {warning!r}; stderr:\n' + '\n'.join(node.stderr_lines[-20:])
+    )
     assert stamps[-1] not in camera.received['keypoints']
     assert node.proc.poll() is None, 'the node died'
     assert camera.lift(photo('messi5.jpg'))[0] is not None, 'the next good frame was not processed'
@@ -116,11 +140,17 @@ def test_bad_input_is_skipped_with_a_warning(pipeline, case):
     camera, node = pipeline
     rgb = photo('messi5.jpg')
     if case == 'encoding':
-        send, warning = (lambda: camera.send(rgb[..., :2].copy(), encoding='16UC1')), "encoding '16UC1'"
+        send, warning = (
+            (lambda: camera.send(rgb[..., :2].copy(), encoding='16UC1')),
+            "encoding '16UC1'",
+        )
     elif case == 'size':
         send, warning = (lambda: camera.send(rgb, info_size=(640, 480))), 'but camera_info'
     elif case == 'truncated':
-        send, warning = (lambda: camera.send(rgb, data=rgb.tobytes()[:1000])), 'truncated image buffer: 1000 bytes'
+        send, warning = (
+            (lambda: camera.send(rgb, data=rgb.tobytes()[:1000])),
+            'truncated image buffer: 1000 bytes',
+        )
     else:
         send, warning = (lambda: camera.send(rgb, data=b'')), 'truncated image buffer: 0 bytes'
     _bad_frame_then_good(camera, node, send, warning)
@@ -151,11 +181,14 @@ def test_camera_launch_file_wiring(monkeypatch):
 
     try:
         import launch_ros  # noqa: F401  a real ROS 2 install: the real API must accept the file
+
         real = True
     except ImportError:
         _stub_launch_modules(monkeypatch)
         real = False
-    spec = importlib.util.spec_from_file_location('camera_launch', os.path.join(ROOT, 'launch', 'camera.launch.py'))
+    spec = importlib.util.spec_from_file_location(
+        'camera_launch', os.path.join(ROOT, 'launch', 'camera.launch.py')
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
@@ -164,23 +197,49 @@ def test_camera_launch_file_wiring(monkeypatch):
         return
     entities = description.args[0]
     arguments = {e.args[0] for e in entities if 'default_value' in e.kwargs}
-    assert {'params_file', 'image_topic', 'camera_info_topic', 'namespace', 'detector', 'debug_image',
-            'single_process', 'autostart'} <= arguments
+    assert {
+        'params_file',
+        'image_topic',
+        'camera_info_topic',
+        'namespace',
+        'detector',
+        'debug_image',
+        'single_process',
+        'autostart',
+    } <= arguments
     assert 'dds_profile' in arguments
     pipeline = opaque_function(entities, 'pipeline').kwargs['function']
-    context = {'autostart': 'true', 'debug_image': 'false', 'detector': 'mediapipe_hog', 'model': '', 'backend': '',
-               'single_process': 'true', 'use_depth': ''}
+    context = {
+        'autostart': 'true',
+        'debug_image': 'false',
+        'detector': 'mediapipe_hog',
+        'model': '',
+        'backend': '',
+        'single_process': 'true',
+        'use_depth': '',
+    }
     [node] = pipeline(context)
     assert node.kwargs['executable'] == 'gfpose_camera' and 'name' not in node.kwargs
-    assert node.kwargs['parameters'][1:] == [{'autostart': True, 'publish_debug_image': False,
-                                              'detector': 'mediapipe_hog'}, {'lift_in_process': True}]
+    assert node.kwargs['parameters'][1:] == [
+        {'autostart': True, 'publish_debug_image': False, 'detector': 'mediapipe_hog'},
+        {'lift_in_process': True},
+    ]
     remapped = {source: target.args[0] for source, target in node.kwargs['remappings']}
-    assert remapped == {'image': 'image_topic', 'camera_info': 'camera_info_topic', 'depth_image': 'depth_topic'}
+    assert remapped == {
+        'image': 'image_topic',
+        'camera_info': 'camera_info_topic',
+        'depth_image': 'depth_topic',
+    }
     camera, lift = pipeline({**context, 'single_process': 'false', 'use_depth': 'true'})
-    assert (camera.kwargs['executable'], lift.kwargs['executable']) == ('gfpose_camera', 'gfpose_lift')
+    assert (camera.kwargs['executable'], lift.kwargs['executable']) == (
+        'gfpose_camera',
+        'gfpose_lift',
+    )
     assert camera.kwargs['parameters'] == lift.kwargs['parameters']  # one params file for both
     assert lift.kwargs['parameters'][1]['use_depth'] is True
-    assert {source: target.args[0] for source, target in lift.kwargs['remappings']}['depth_image'] == 'depth_topic'
+    assert {source: target.args[0] for source, target in lift.kwargs['remappings']}[
+        'depth_image'
+    ] == 'depth_topic'
 
 
 def test_camera_params_file_matches_the_nodes():
@@ -203,13 +262,16 @@ def test_camera_params_file_matches_the_nodes():
 
 
 def test_two_processes_from_the_console_entry_points():
-    """single_process:=false: camera node and lift node each in its own process, over keypoints_2d."""
+    """single_process:=false: camera node and lift node each in its own process, over
+    keypoints_2d."""
     import_rclpy_or_skip()
     need_mediapipe()
     namespace = '/camera_test_two'
     args = ('--ros-args', '--params-file', PARAMS_FILE, '-r', f'__ns:={namespace}')
     camera_proc = PythonProcess(RUN_NODE, args=args + ('-p', 'image_reliability:=reliable'))
-    lift_proc = PythonProcess('import sys\nfrom gfpose_ros.ros.lift_node import main\nsys.exit(main())', args=args)
+    lift_proc = PythonProcess(
+        'import sys\nfrom gfpose_ros.ros.lift_node import main\nsys.exit(main())', args=args
+    )
     try:
         with rclpy_context() as ctx:
             from gfpose_ros.ros.camera_bench import CameraClient
@@ -217,9 +279,13 @@ def test_two_processes_from_the_console_entry_points():
 
             camera = CameraClient(namespace, context=ctx)
             try:
-                assert camera.spin_until(camera.connected, 90.0), '\n'.join(camera_proc.stderr_lines[-20:])
+                assert camera.spin_until(camera.connected, 90.0), '\n'.join(
+                    camera_proc.stderr_lines[-20:]
+                )
                 stamp, _ = camera.lift(photo('grace_hopper'), attempts=10)
-                assert stamp is not None, '\n'.join(camera_proc.stderr_lines[-10:] + lift_proc.stderr_lines[-10:])
+                assert stamp is not None, '\n'.join(
+                    camera_proc.stderr_lines[-10:] + lift_proc.stderr_lines[-10:]
+                )
                 assert len(camera.received['keypoints'][stamp].people) == 1
                 assert poses_from_msg(camera.received['poses'][stamp])['poses'].shape == (1, 17, 3)
             finally:

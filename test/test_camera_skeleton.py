@@ -38,15 +38,20 @@ def test_root_fit_batched_and_degenerate():
 def test_pixels_normalized_roundtrip_with_skew():
     K = np.array([[700.0, 3.0, 320.0], [0, 690.0, 240.0], [0, 0, 1]])
     uv = np.random.default_rng(1).uniform(0, 640, (5, 17, 2))
-    np.testing.assert_allclose(camera.normalized_to_pixels(camera.pixels_to_normalized(uv, K), K), uv, atol=1e-9)
+    np.testing.assert_allclose(
+        camera.normalized_to_pixels(camera.pixels_to_normalized(uv, K), K), uv, atol=1e-9
+    )
 
 
-@pytest.mark.parametrize("K, reason", [
-    (np.full((3, 3), np.nan), "NaN"),
-    (camera.intrinsics(0, 500, 320, 240), "positive"),
-    (camera.intrinsics(-5, 500, 320, 240), "positive"),
-    (np.eye(2), "3x3"),
-])
+@pytest.mark.parametrize(
+    "K, reason",
+    [
+        (np.full((3, 3), np.nan), "NaN"),
+        (camera.intrinsics(0, 500, 320, 240), "positive"),
+        (camera.intrinsics(-5, 500, 320, 240), "positive"),
+        (np.eye(2), "3x3"),
+    ],
+)
 def test_bad_intrinsics_rejected(K, reason):
     with pytest.raises(camera.CameraError, match=reason):
         camera.check_intrinsics(K)
@@ -61,7 +66,9 @@ def test_coco_mapping_derives_only_exact_joints():
     assert out_conf[0] == pytest.approx(0.4)  # a midpoint is as sure as its weaker end
     np.testing.assert_allclose(out_uv[13], uv[9])  # left wrist
     np.testing.assert_allclose(out_uv[16], uv[10])  # right wrist
-    np.testing.assert_allclose(out_uv[8], 0.5 * (uv[5] + uv[6]))  # thorax = shoulder midpoint (the model's convention)
+    np.testing.assert_allclose(
+        out_uv[8], 0.5 * (uv[5] + uv[6])
+    )  # thorax = shoulder midpoint (the model's convention)
     for missing in (7, 10):  # spine, head top: no COCO counterpart
         assert out_conf[missing] == 0
 

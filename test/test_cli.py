@@ -11,23 +11,34 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def gfpose(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "gfpose_ros.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "gfpose_ros.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _valid_arrays(n=4):
     rng = np.random.default_rng(0)
-    return {"poses_3d": rng.normal(0, 300, (n, 17, 3)) + [0, 0, 4000], "keypoints_2d": rng.uniform(0, 640, (n, 17, 2)),
-            "intrinsics": np.array([[600, 0, 320], [0, 600, 240], [0, 0, 1.0]])}
+    return {
+        "poses_3d": rng.normal(0, 300, (n, 17, 3)) + [0, 0, 4000],
+        "keypoints_2d": rng.uniform(0, 640, (n, 17, 2)),
+        "intrinsics": np.array([[600, 0, 320], [0, 600, 240], [0, 0, 1.0]]),
+    }
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda a: a.pop("intrinsics"), "lacks the array 'intrinsics'"),
-    (lambda a: a.update(poses_3d=a["poses_3d"][:, :16]), "poses_3d must be (N, 17, 3)"),
-    (lambda a: a.update(keypoints_2d=a["keypoints_2d"][:2]), "keypoints_2d must be"),
-    (lambda a: a["poses_3d"].__setitem__((0, 0, 0), np.nan), "NaN"),
-    (lambda a: a.update(confidence=np.ones((4, 3))), "confidence must be"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda a: a.pop("intrinsics"), "lacks the array 'intrinsics'"),
+        (lambda a: a.update(poses_3d=a["poses_3d"][:, :16]), "poses_3d must be (N, 17, 3)"),
+        (lambda a: a.update(keypoints_2d=a["keypoints_2d"][:2]), "keypoints_2d must be"),
+        (lambda a: a["poses_3d"].__setitem__((0, 0, 0), np.nan), "NaN"),
+        (lambda a: a.update(confidence=np.ones((4, 3))), "confidence must be"),
+    ],
+)
 def test_eval_rejects_bad_files_with_one_line(tmp_path, mutate, message):
     arrays = _valid_arrays()
     mutate(arrays)
@@ -42,9 +53,14 @@ def test_eval_rejects_bad_files_with_one_line(tmp_path, mutate, message):
 def test_commands_reject_missing_and_corrupt_files(tmp_path):
     bad_model = tmp_path / "model.pt"
     bad_model.write_bytes(b"\x00" * 100)
-    for args, message in ((("eval", "--data", str(tmp_path / "nope.npz")), "cannot read"),
-                          (("export", "--model", str(bad_model), "--out", str(tmp_path / "x.onnx")), "cannot load model"),
-                          (("bench", "--model", str(tmp_path / "none.pt"), "--frames", "2"), "not found")):
+    for args, message in (
+        (("eval", "--data", str(tmp_path / "nope.npz")), "cannot read"),
+        (
+            ("export", "--model", str(bad_model), "--out", str(tmp_path / "x.onnx")),
+            "cannot load model",
+        ),
+        (("bench", "--model", str(tmp_path / "none.pt"), "--frames", "2"), "not found"),
+    ):
         result = gfpose(*args)
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and "Traceback" not in result.stderr
@@ -54,9 +70,13 @@ def test_commands_reject_missing_and_corrupt_files(tmp_path):
 
 def test_eval_on_a_valid_file_writes_json(tmp_path):
     path = tmp_path / "ok.npz"
-    np.savez(path, **_valid_arrays(), confidence=np.ones((4, 17)), group=np.array(["a", "a", "b", "b"]))
+    np.savez(
+        path, **_valid_arrays(), confidence=np.ones((4, 17)), group=np.array(["a", "a", "b", "b"])
+    )
     out = tmp_path / "eval.json"
-    result = gfpose("eval", "--data", str(path), "--steps", "1,2", "--hypotheses", "1,3", "--out", str(out))
+    result = gfpose(
+        "eval", "--data", str(path), "--steps", "1,2", "--hypotheses", "1,3", "--out", str(out)
+    )
     assert result.returncode == 0, result.stderr
     import json
 
@@ -69,15 +89,27 @@ def test_training_is_deterministic_and_resumes(tmp_path):
     from gfpose_ros.training.train import load_config, train
     import torch
 
-    everyday = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mocap", "cmu_everyday_17j_mm.npz")
-    config = {"data": {"sources": [{"name": "everyday", "path": everyday, "held_out": ["cmu_14_3*"]}]},
-              "out_dir": str(tmp_path / "a"), "model": {"hidden": 32, "blocks": 1}, "batch_size": 32,
-              "total_steps": 4, "checkpoint_every": 2, "validate_every": 2, "validation_samples": 16, "threads": 1}
+    everyday = os.path.join(
+        os.path.dirname(__file__), "..", "..", "shared", "data", "mocap", "cmu_everyday_17j_mm.npz"
+    )
+    config = {
+        "data": {"sources": [{"name": "everyday", "path": everyday, "held_out": ["cmu_14_3*"]}]},
+        "out_dir": str(tmp_path / "a"),
+        "model": {"hidden": 32, "blocks": 1},
+        "batch_size": 32,
+        "total_steps": 4,
+        "checkpoint_every": 2,
+        "validate_every": 2,
+        "validation_samples": 16,
+        "threads": 1,
+    }
     train(load_config(None, config))
     train(load_config(None, dict(config, total_steps=6)))  # continues from step 4
     state = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
     assert state["step"] == 6
-    train(load_config(None, dict(config, out_dir=str(tmp_path / "b"), total_steps=6)))  # straight through
+    train(
+        load_config(None, dict(config, out_dir=str(tmp_path / "b"), total_steps=6))
+    )  # straight through
     straight = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
     for name, value in state["model"].items():
         torch.testing.assert_close(value, straight["model"][name])

@@ -11,10 +11,23 @@ import pytest
 from gfpose_ros.body_surface import ray_capsule_depth, rays
 from gfpose_ros.camera import intrinsics, pixels_to_normalized, project
 from gfpose_ros.evaluation.depth_eval import render_cases, rgbd_views
-from gfpose_ros.depth_fusion import (DepthFusionConfig, as_depth_image, depth_to_metres, fuse_depth,
-                                     place_with_depth)
-from gfpose_ros.evaluation.depth_render import (IDEAL, SensorModel, occluder_over, render_depth, room_planes, scene_depth,
-                                     sensor_effects, with_occluder)
+from gfpose_ros.depth_fusion import (
+    DepthFusionConfig,
+    as_depth_image,
+    depth_to_metres,
+    fuse_depth,
+    place_with_depth,
+)
+from gfpose_ros.evaluation.depth_render import (
+    IDEAL,
+    SensorModel,
+    occluder_over,
+    render_depth,
+    room_planes,
+    scene_depth,
+    sensor_effects,
+    with_occluder,
+)
 from gfpose_ros.evaluation.evaluate import heldout_world_poses
 from gfpose_ros.lifter import InputError, Lifter, LiftResult
 from gfpose_ros.skeleton import stature
@@ -23,10 +36,27 @@ K = intrinsics(500.0, 500.0, 320.0, 240.0)
 SIZE = (640, 480)
 UP = np.array([0.0, -1.0, 0.0])  # a level camera: the world's up is the image's -y
 # A person facing the camera, 1.75 m tall, pelvis at the origin (camera frame: x right, y down).
-STANDING = np.array([
-    [0, 0, 0], [-0.13, 0, 0], [-0.13, 0.43, 0], [-0.13, 0.86, 0], [0.13, 0, 0], [0.13, 0.43, 0], [0.13, 0.86, 0],
-    [0, -0.23, 0], [0, -0.48, 0], [0, -0.6, 0], [0, -0.72, 0], [0.16, -0.48, 0], [0.18, -0.2, 0], [0.2, 0.05, 0],
-    [-0.16, -0.48, 0], [-0.18, -0.2, 0], [-0.2, 0.05, 0.05]])
+STANDING = np.array(
+    [
+        [0, 0, 0],
+        [-0.13, 0, 0],
+        [-0.13, 0.43, 0],
+        [-0.13, 0.86, 0],
+        [0.13, 0, 0],
+        [0.13, 0.43, 0],
+        [0.13, 0.86, 0],
+        [0, -0.23, 0],
+        [0, -0.48, 0],
+        [0, -0.6, 0],
+        [0, -0.72, 0],
+        [0.16, -0.48, 0],
+        [0.18, -0.2, 0],
+        [0.2, 0.05, 0],
+        [-0.16, -0.48, 0],
+        [-0.18, -0.2, 0],
+        [-0.2, 0.05, 0.05],
+    ]
+)
 
 
 def standing_at(distance, scale=1.0):
@@ -36,10 +66,12 @@ def standing_at(distance, scale=1.0):
 def test_rays_hit_a_capsule_where_geometry_says():
     a, b, r = np.array([[-0.5, 0.0, 3.0]]), np.array([[0.5, 0.0, 3.0]]), np.array([0.1])
     y = 0.02  # a ray through the cylinder part: (t y)^2 + (t - 3)^2 = r^2, the smaller root
-    t = (3 - np.sqrt(9 - (1 + y ** 2) * (9 - 0.01))) / (1 + y ** 2)
+    t = (3 - np.sqrt(9 - (1 + y**2) * (9 - 0.01))) / (1 + y**2)
     # A point of the right end's sphere past the segment, on the side facing the camera.
     cap = np.array([0.5, 0.0, 3.0]) + 0.1 * np.array([np.sin(np.pi / 6), 0.0, -np.cos(np.pi / 6)])
-    z = ray_capsule_depth(rays(np.array([[0.0, 0.0], [0.0, y], cap[:2] / cap[2], [0.0, 0.2]])), a, b, r)[:, 0]
+    z = ray_capsule_depth(
+        rays(np.array([[0.0, 0.0], [0.0, y], cap[:2] / cap[2], [0.0, 0.2]])), a, b, r
+    )[:, 0]
     np.testing.assert_allclose(z[:3], [2.9, t, cap[2]], atol=1e-9)
     assert np.isinf(z[3])  # a ray that misses
 
@@ -50,10 +82,14 @@ def test_rendered_body_is_its_front_surface_in_front_of_the_room():
     depth = render_depth(pose, K, SIZE, planes=planes, sensor=IDEAL)
     assert depth.shape == (480, 640) and depth.dtype == np.float32
     u, v = np.round(project(pose, K)).astype(int).T
-    assert depth[v[0], u[0]] == pytest.approx(3.0 - 0.13, abs=0.002)  # pelvis: abdomen capsule, radius 0.13
+    assert depth[v[0], u[0]] == pytest.approx(
+        3.0 - 0.13, abs=0.002
+    )  # pelvis: abdomen capsule, radius 0.13
     assert depth[v[10] + 10, u[10]] == pytest.approx(3.0 - 0.09, abs=0.01)  # the head
     assert depth[240, 20] == pytest.approx(5.0, abs=0.01)  # the wall, 2 m behind the root
-    floor_v = int(round(500 * (0.86 + 0.08) / 4.0 + 240)) + 5  # a little below the feet's floor contact at 4 m
+    floor_v = (
+        int(round(500 * (0.86 + 0.08) / 4.0 + 240)) + 5
+    )  # a little below the feet's floor contact at 4 m
     assert 3.0 < depth[floor_v, 100] < 5.0  # the floor, nearer than the wall
     alone = render_depth(pose, K, SIZE, sensor=IDEAL)
     assert alone[240, 20] == 0  # no room: no data off the body
@@ -69,8 +105,11 @@ def test_sensor_noise_holes_and_determinism():
     assert abs(depth[valid].mean() - 4.0) < 0.005
     again = sensor_effects(flat, sensor, np.random.default_rng(0))
     np.testing.assert_array_equal(depth, again)
-    blobs = sensor_effects(flat, SensorModel(hole_fraction=0.0, hole_blobs=5, blob_radius=(20, 20)),
-                           np.random.default_rng(1))
+    blobs = sensor_effects(
+        flat,
+        SensorModel(hole_fraction=0.0, hole_blobs=5, blob_radius=(20, 20)),
+        np.random.default_rng(1),
+    )
     assert 0.003 < (blobs == 0).mean() < 5 * np.pi * 400 / flat.size + 0.001
     far = sensor_effects(np.full((10, 10), 12.0), SensorModel(), np.random.default_rng(0))
     assert (far == 0).all()  # beyond the sensor's range
@@ -79,7 +118,9 @@ def test_sensor_noise_holes_and_determinism():
 def test_flying_pixels_lie_between_the_two_sides_of_an_edge():
     step = np.full((50, 60), 2.0)
     step[:, 30:] = 5.0
-    quiet = SensorModel(noise_quadratic=0, noise_floor=0, hole_fraction=0, hole_blobs=0, edge_prob=1.0)
+    quiet = SensorModel(
+        noise_quadratic=0, noise_floor=0, hole_fraction=0, hole_blobs=0, edge_prob=1.0
+    )
     depth = sensor_effects(step, quiet, np.random.default_rng(0))
     np.testing.assert_array_equal(depth[:, :29], 2.0)
     np.testing.assert_array_equal(depth[:, 31:], 5.0)
@@ -97,8 +138,11 @@ def test_depth_to_metres_and_bad_arguments():
         depth_to_metres(mm, "rgb8")
     with pytest.raises(ValueError, match="2-dimensional"):
         depth_to_metres(np.zeros((2, 2, 3)), "32FC1")
-    for bad, message in ((np.zeros((4, 4), np.uint16), "float metres"), (np.zeros((4, 4, 1)), "dimensions"),
-                         ("depth", "dimensions")):
+    for bad, message in (
+        (np.zeros((4, 4), np.uint16), "float metres"),
+        (np.zeros((4, 4, 1)), "dimensions"),
+        ("depth", "dimensions"),
+    ):
         with pytest.raises(ValueError, match=message):
             as_depth_image(bad)
     with pytest.raises(ValueError, match="min_joints"):
@@ -108,16 +152,20 @@ def test_depth_to_metres_and_bad_arguments():
 
 
 def fuse_one(depth, truth, monocular, seed=0):
-    """Fuse a depth image for one person seen at ``truth`` (17, 3), with ``monocular`` as the lifter's answer."""
+    """Fuse a depth image for one person seen at ``truth`` (17, 3), with ``monocular`` as the
+    lifter's answer."""
     rng = np.random.default_rng(seed)
     uv = project(truth, K) + rng.normal(0, 1.0, (17, 2))
     xy = pixels_to_normalized(uv, K)
-    (fit,) = fuse_depth(depth, uv[None], xy[None], np.ones((1, 17)), monocular[None], DepthFusionConfig())
+    (fit,) = fuse_depth(
+        depth, uv[None], xy[None], np.ones((1, 17)), monocular[None], DepthFusionConfig()
+    )
     return fit
 
 
 def small_person(distance=4.0, seed=0):
-    """A 1.49 m person (0.85 of STANDING) and what a monocular lifter assuming 1.75 m makes of them:
+    """A 1.49 m person (0.85 of STANDING) and what a monocular lifter assuming 1.75 m makes of
+    them:
     the same 2D, so a body 1/0.85 times larger and farther, with a few cm of pose error."""
     truth = standing_at(distance, 0.85)
     error = np.random.default_rng(seed).normal(0, 0.02, (17, 3))
@@ -144,9 +192,12 @@ def test_fusion_falls_back_with_a_reason_on_bad_depth():
         "zeros": (np.zeros((480, 640), np.float32), "no depth in 0.2-20 m anywhere"),
         "nan": (np.full((480, 640), np.nan, np.float32), "no depth in 0.2-20 m anywhere"),
         "wrong size": (np.full((100, 100), 3.0, np.float32), "no depth at the torso"),
-        "board over the torso": (with_occluder(clean, occluder_over(truth, K, (0, 1, 4, 7, 8, 11, 14), gap=0.4,
-                                                                    margin=0.05)),
-                                 "an occluder in front"),
+        "board over the torso": (
+            with_occluder(
+                clean, occluder_over(truth, K, (0, 1, 4, 7, 8, 11, 14), gap=0.4, margin=0.05)
+            ),
+            "an occluder in front",
+        ),
     }
     for name, (depth, message) in cases.items():
         if name == "board over the torso":
@@ -158,7 +209,9 @@ def test_fusion_falls_back_with_a_reason_on_bad_depth():
 def test_a_table_in_front_of_the_hips_does_not_pull_the_body_forward():
     truth, monocular = small_person(4.0)
     clean = scene_depth(truth, K, SIZE, room_planes(truth, UP, wall_behind=1.0))
-    table = occluder_over(truth, K, (0, 1, 2, 3, 4, 5, 6, 7), gap=0.6, margin=0.05)  # hips, legs and spine hidden
+    table = occluder_over(
+        truth, K, (0, 1, 2, 3, 4, 5, 6, 7), gap=0.6, margin=0.05
+    )  # hips, legs and spine hidden
     depth = sensor_effects(with_occluder(clean, table), SensorModel(), np.random.default_rng(0))
     fit = fuse_one(depth, truth, monocular)
     assert fit.used, fit.reason
@@ -171,8 +224,10 @@ def heldout_rgbd():
     # HDM05's held-out actor, shrunk to 1.49 m: the monocular lifter assumes an adult and
     # places them too far; depth should find their size and distance.
     views = rgbd_views(0.85 * world[np.linspace(0, len(world) - 1, 12).astype(int)], seed=0)
-    images = [render_cases(views["pose"][i], views["K"][i], views["up"][i], seed=i)[0]["sensor"]
-              for i in range(len(views["pose"]))]
+    images = [
+        render_cases(views["pose"][i], views["K"][i], views["up"][i], seed=i)[0]["sensor"]
+        for i in range(len(views["pose"]))
+    ]
     return views, images
 
 
@@ -184,7 +239,7 @@ def test_lift_with_depth_places_heldout_people(heldout_rgbd):
     rng = np.random.default_rng(0)
     mono_error, depth_error, used, mono_size, depth_size = [], [], [], [], []
     for i in range(n):
-        args = (views["uv"][i:i + 1], views["confidence"][i:i + 1], views["K"][i])
+        args = (views["uv"][i : i + 1], views["confidence"][i : i + 1], views["K"][i])
         noise = rng.standard_normal((1, 10, 51))
         mono = lifter.lift(*args, noise=noise)
         fused = lifter.lift(*args, noise=noise, depth=images[i])
@@ -198,9 +253,12 @@ def test_lift_with_depth_places_heldout_people(heldout_rgbd):
         if used[-1]:
             s = fused.body_scale[0]
             np.testing.assert_allclose(fused.joint_std, s * mono.joint_std)
-            # The hypotheses move with the pose: scaled about the camera, then shifted by one vector.
+            # The hypotheses move with the pose: scaled about the camera, then shifted by one
+            # vector.
             shift = fused.hypotheses[0] - s * mono.hypotheses[0]
-            np.testing.assert_allclose(shift, np.broadcast_to(shift[:1, :1], shift.shape), atol=1e-9)
+            np.testing.assert_allclose(
+                shift, np.broadcast_to(shift[:1, :1], shift.shape), atol=1e-9
+            )
         else:
             np.testing.assert_array_equal(fused.poses, mono.poses)
             assert fused.depth_reason[0]
@@ -219,29 +277,63 @@ def test_lift_depth_arguments(heldout_rgbd):
         with pytest.raises(InputError):
             lifter.lift(*args, depth=bad)
     # One image for all people of the call; unusable data falls back per person, never raises.
-    for depth in (np.zeros((480, 640)), np.full((480, 640), np.nan), np.zeros((0, 0)), [[1.0, 2.0], [3.0, 4.0]]):
+    for depth in (
+        np.zeros((480, 640)),
+        np.full((480, 640), np.nan),
+        np.zeros((0, 0)),
+        [[1.0, 2.0], [3.0, 4.0]],
+    ):
         result = lifter.lift(*args, depth=depth)
-        assert list(result.position_source) == ["monocular", "monocular"] and all(result.depth_reason)
+        assert list(result.position_source) == ["monocular", "monocular"] and all(
+            result.depth_reason
+        )
     with pytest.raises(InputError, match="DepthFusionConfig"):
         Lifter(backend="torch", num_hypotheses=4, steps=1, depth_fusion={"min_joints": 3})
-    empty = LiftResult(np.zeros((0, 17, 3)), np.zeros((0, 4, 17, 3)), np.zeros((0, 4)), np.zeros((0, 17)),
-                       np.zeros((0, 17), bool), np.zeros(0))
+    empty = LiftResult(
+        np.zeros((0, 17, 3)),
+        np.zeros((0, 4, 17, 3)),
+        np.zeros((0, 4)),
+        np.zeros((0, 17)),
+        np.zeros((0, 17), bool),
+        np.zeros(0),
+    )
     assert empty.position_source.shape == (0,)
     assert place_with_depth(empty, []).position_source.shape == (0,)
 
 
 def gfpose(*args):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return subprocess.run([sys.executable, "-m", "gfpose_ros.cli", *args], cwd=root, capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    return subprocess.run(
+        [sys.executable, "-m", "gfpose_ros.cli", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
 
 
 def test_eval_depth_command(tmp_path):
     bad = gfpose("eval-depth", "--views", "2", "--out", str(tmp_path / "x.json"))
-    assert bad.returncode == 2 and "views must be >= 4" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 2
+        and "views must be >= 4" in bad.stderr
+        and "Traceback" not in bad.stderr
+    )
     out = tmp_path / "depth.json"
-    ok = gfpose("eval-depth", "--sources", "hdm05", "--views", "8", "--hypotheses", "4", "--steps", "1",
-                "--out", str(out))
+    ok = gfpose(
+        "eval-depth",
+        "--sources",
+        "hdm05",
+        "--views",
+        "8",
+        "--hypotheses",
+        "4",
+        "--steps",
+        "1",
+        "--out",
+        str(out),
+    )
     assert ok.returncode == 0, ok.stderr
     results = json.loads(out.read_text())
     assert set(results["cases"]) == {"sensor", "occluder", "holes"}

@@ -2,6 +2,7 @@
 grace_hopper.jpg and scikit-image's astronaut (upper-body portraits), opencv-doc's messi5.jpg,
 basketball1/2.png (full body) and vtest.avi (several pedestrians). Plus the ONNX detector's
 output decoding on tiny synthetic models, and the image-message conversion."""
+
 import importlib.util
 import os
 
@@ -14,7 +15,17 @@ OPENCV_DATA = '/usr/share/doc/opencv-doc/examples/data'
 PORTRAITS = ('grace_hopper', 'astronaut')
 FULL_BODY = ('messi5.jpg', 'basketball1.png', 'basketball2.png')
 THRESHOLD = 0.3
-NOSE, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP, L_WRIST, R_WRIST, L_ANKLE, R_ANKLE = 0, 11, 12, 23, 24, 15, 16, 27, 28
+NOSE, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP, L_WRIST, R_WRIST, L_ANKLE, R_ANKLE = (
+    0,
+    11,
+    12,
+    23,
+    24,
+    15,
+    16,
+    27,
+    28,
+)
 
 
 def load_photo(name):
@@ -26,7 +37,9 @@ def load_photo(name):
 
         return load_image(matplotlib.cbook.get_sample_data('grace_hopper.jpg', asfileobj=False))
     if name == 'astronaut':
-        data = pytest.importorskip('skimage.data', reason='scikit-image is not installed (scripts/setup_env.sh)')
+        data = pytest.importorskip(
+            'skimage.data', reason='scikit-image is not installed (scripts/setup_env.sh)'
+        )
         return np.ascontiguousarray(data.astronaut())
     path = os.path.join(OPENCV_DATA, name)
     if not os.path.exists(path):
@@ -51,7 +64,11 @@ def test_one_person_with_plausible_upper_body(mediapipe, name):
     people = mediapipe(image)
     assert len(people) == 1
     person = people[0]
-    assert person.layout == 'mediapipe33' and person.keypoints.shape == (33, 2) and person.confidence.shape == (33,)
+    assert (
+        person.layout == 'mediapipe33'
+        and person.keypoints.shape == (33, 2)
+        and person.confidence.shape == (33,)
+    )
     kp, conf = person.keypoints, person.confidence
     h, w = image.shape[:2]
     for joint in (NOSE, L_SHOULDER, R_SHOULDER):
@@ -59,7 +76,11 @@ def test_one_person_with_plausible_upper_body(mediapipe, name):
         assert 0 <= kp[joint, 0] < w and 0 <= kp[joint, 1] < h
     # Shoulders below the nose, on either side of it (the person faces the camera in all of these).
     assert kp[NOSE, 1] < min(kp[L_SHOULDER, 1], kp[R_SHOULDER, 1])
-    assert min(kp[L_SHOULDER, 0], kp[R_SHOULDER, 0]) < kp[NOSE, 0] < max(kp[L_SHOULDER, 0], kp[R_SHOULDER, 0])
+    assert (
+        min(kp[L_SHOULDER, 0], kp[R_SHOULDER, 0])
+        < kp[NOSE, 0]
+        < max(kp[L_SHOULDER, 0], kp[R_SHOULDER, 0])
+    )
     x0, y0, x1, y1 = person.box
     assert kp[NOSE, 1] < y0 + 0.35 * (y1 - y0), 'the head is near the top of the person'
     for joint in (L_WRIST, R_WRIST):  # seen wrists lie inside the image
@@ -109,24 +130,35 @@ def test_hog_finds_several_people_in_the_video(mediapipe):
     assert len(people) >= 2
     boxes = np.array([p.box for p in people])
     centres = 0.5 * (boxes[:, :2] + boxes[:, 2:])
-    assert np.linalg.norm(centres[0] - centres[1]) > 20, 'two different people, not one found twice'
+    assert np.linalg.norm(centres[0] - centres[1]) > 20, (
+        'two different people, not one found twice'
+    )
 
 
 # ------------------------------------------------------------------ ONNX decoding
 
 
 def _constant_model(path, input_shape, outputs):
-    """An ONNX model that ignores its image input and returns fixed tensors: enough to test decoding."""
+    """An ONNX model that ignores its image input and returns fixed tensors: enough to test
+    decoding."""
     onnx = pytest.importorskip('onnx')
     from onnx import TensorProto, helper, numpy_helper
 
     nodes, infos = [], []
     for i, value in enumerate(outputs):
         name = f'out{i}'
-        nodes.append(helper.make_node('Constant', [], [name], value=numpy_helper.from_array(value.astype(np.float32))))
+        nodes.append(
+            helper.make_node(
+                'Constant', [], [name], value=numpy_helper.from_array(value.astype(np.float32))
+            )
+        )
         infos.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(value.shape)))
-    graph = helper.make_graph(nodes, 'g', [helper.make_tensor_value_info('images', TensorProto.FLOAT,
-                                                                         list(input_shape))], infos)
+    graph = helper.make_graph(
+        nodes,
+        'g',
+        [helper.make_tensor_value_info('images', TensorProto.FLOAT, list(input_shape))],
+        infos,
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)]), path)
     return path
 
@@ -134,12 +166,16 @@ def _constant_model(path, input_shape, outputs):
 def test_onnx_single_stage_yolo_pose_decoding(tmp_path):
     from gfpose_ros.detect import OnnxKeypoints
 
-    keypoints = np.stack([np.linspace(100, 200, 17), np.linspace(50, 300, 17), np.full(17, 0.9)], -1)
+    keypoints = np.stack(
+        [np.linspace(100, 200, 17), np.linspace(50, 300, 17), np.full(17, 0.9)], -1
+    )
     person = np.concatenate([[150, 175, 100, 250, 0.95], keypoints.ravel()])
     weak = person.copy()
     weak[4] = 0.1  # below min_score: dropped
     rows = np.stack([person, weak], 1)[None]  # (1, 56, 2), as YOLO-pose exports it
-    detector = OnnxKeypoints(_constant_model(str(tmp_path / 'yolo.onnx'), (1, 3, 640, 640), [rows]))
+    detector = OnnxKeypoints(
+        _constant_model(str(tmp_path / 'yolo.onnx'), (1, 3, 640, 640), [rows])
+    )
     image = np.zeros((320, 640, 3), np.uint8)  # scale 1 into the 640 x 640 letterbox
     people = detector(image)
     assert len(people) == 1 and people[0].layout == 'coco17'
@@ -186,13 +222,17 @@ def test_image_message_conversion(encoding):
     from std_msgs.msg import Header
 
     rgb = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
-    pixels = {'rgb8': rgb, 'bgr8': rgb[..., ::-1], 'mono8': rgb[..., :1],
-              'rgba8': np.concatenate([rgb, np.full((5, 7, 1), 255, np.uint8)], -1)}[encoding]
+    pixels = {
+        'rgb8': rgb,
+        'bgr8': rgb[..., ::-1],
+        'mono8': rgb[..., :1],
+        'rgba8': np.concatenate([rgb, np.full((5, 7, 1), 255, np.uint8)], -1),
+    }[encoding]
     msg = image_msg(Header(), pixels, encoding)
     # Rows padded to a larger step, as some drivers do.
     channels = pixels.shape[2]
     padded = np.zeros((5, 7 * channels + 3), np.uint8)
-    padded[:, :7 * channels] = pixels.reshape(5, -1)
+    padded[:, : 7 * channels] = pixels.reshape(5, -1)
     msg.step, msg.data = 7 * channels + 3, padded.tobytes()
     expected = np.repeat(rgb[..., :1], 3, axis=2) if encoding == 'mono8' else rgb
     np.testing.assert_array_equal(image_to_rgb(msg), expected)

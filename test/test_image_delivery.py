@@ -5,6 +5,7 @@ Without it, 640x480 rgb8 images at 30 Hz reach another process a few percent of 
 development machine (`python -m gfpose_ros.ros.image_delivery_bench`); the profile is what makes
 the camera pipeline work with a real driver.
 """
+
 import os
 
 import pytest
@@ -62,16 +63,28 @@ def test_camera_pipeline_gets_every_frame_of_a_best_effort_driver(ros_env):
     every frame gives keypoints_2d and, with its camera_info, poses_3d."""
     import_rclpy_or_skip()
     import_gfpose_msgs()
-    pytest.importorskip('mediapipe', reason='mediapipe is not installed (see scripts/setup_env.sh)')
+    pytest.importorskip(
+        'mediapipe', reason='mediapipe is not installed (see scripts/setup_env.sh)'
+    )
     from gfpose_ros.offline_demo import bundled_photos
 
     if not [p for p in bundled_photos() if 'basketball1' in str(p)]:
         pytest.skip('basketball1.png (opencv-doc) is not installed')
     namespace, frames = '/image_delivery_test', 25
     env = dict(ros_env, FASTDDS_DEFAULT_PROFILES_FILE=PROFILE)
-    pipeline = PythonProcess('import sys\nfrom gfpose_ros.ros.camera_node import main\nsys.exit(main())', env=env,
-                             args=('--ros-args', '--params-file', os.path.join(ROOT, 'config', 'camera.yaml'),
-                                   '-r', f'__ns:={namespace}', '-p', 'lift_in_process:=true'))
+    pipeline = PythonProcess(
+        'import sys\nfrom gfpose_ros.ros.camera_node import main\nsys.exit(main())',
+        env=env,
+        args=(
+            '--ros-args',
+            '--params-file',
+            os.path.join(ROOT, 'config', 'camera.yaml'),
+            '-r',
+            f'__ns:={namespace}',
+            '-p',
+            'lift_in_process:=true',
+        ),
+    )
     driver = None
     try:
         with rclpy_context() as ctx:
@@ -82,10 +95,13 @@ def test_camera_pipeline_gets_every_frame_of_a_best_effort_driver(ros_env):
 
             node = rclpy.create_node('image_delivery_test', namespace=namespace, context=ctx)
             received = {'keypoints': set(), 'poses': set()}
-            for kind, msg_type, topic in (('keypoints', Keypoints2DArray, 'keypoints_2d'),
-                                          ('poses', Pose3DArray, 'poses_3d')):
-                node.create_subscription(msg_type, topic, lambda m, k=kind: received[k].add(m.header.stamp.nanosec),
-                                         100)
+            for kind, msg_type, topic in (
+                ('keypoints', Keypoints2DArray, 'keypoints_2d'),
+                ('poses', Pose3DArray, 'poses_3d'),
+            ):
+                node.create_subscription(
+                    msg_type, topic, lambda m, k=kind: received[k].add(m.header.stamp.nanosec), 100
+                )
             executor = SingleThreadedExecutor(context=ctx)
             executor.add_node(node)
 
@@ -96,18 +112,28 @@ def test_camera_pipeline_gets_every_frame_of_a_best_effort_driver(ros_env):
                 while not predicate() and time.monotonic() < deadline:
                     executor.spin_once(timeout_sec=0.05)
                     if pipeline.proc.poll() is not None:
-                        pytest.fail('the camera pipeline exited:\n' + '\n'.join(pipeline.stderr_lines[-30:]))
+                        pytest.fail(
+                            'the camera pipeline exited:\n'
+                            + '\n'.join(pipeline.stderr_lines[-30:])
+                        )
                 return predicate()
 
             assert spin_until(lambda: node.count_publishers(f'{namespace}/poses_3d') > 0, 120.0)
-            # 5 Hz: the detector (about 40 ms a frame here) keeps up, so a lost frame is lost in transit.
+            # 5 Hz: the detector (about 40 ms a frame here) keeps up, so a lost frame is lost in
+            # transit.
             driver = PythonProcess(DRIVER, env=env, args=(namespace, '5', str(frames)))
-            driver.wait_for_line(lambda line: line == 'done', 60.0, on_idle=lambda: executor.spin_once(timeout_sec=0))
+            driver.wait_for_line(
+                lambda line: line == 'done',
+                60.0,
+                on_idle=lambda: executor.spin_once(timeout_sec=0),
+            )
             spin_until(lambda: len(received['poses']) == frames, 5.0)
             executor.shutdown()
             node.destroy_node()
-        assert len(received['keypoints']) >= GOAL * frames, (sorted(received['keypoints']),
-                                                             pipeline.stderr_lines[-20:])
+        assert len(received['keypoints']) >= GOAL * frames, (
+            sorted(received['keypoints']),
+            pipeline.stderr_lines[-20:],
+        )
         assert len(received['poses']) >= GOAL * frames, sorted(received['poses'])
     finally:
         if driver is not None:

@@ -4,6 +4,7 @@ keypoints and camera_info to it and checks what comes back.
 Frames come from the bundled recording data/demo_sequence.npz (held-out motion capture seen by a
 virtual camera, some joints occluded), so the metric error is checked against its ground truth.
 """
+
 import itertools
 import math
 import time
@@ -11,8 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from ros_helpers import (import_gfpose_msgs, import_rclpy_or_skip, rclpy_context,
-                         start_lift_node)
+from ros_helpers import import_gfpose_msgs, import_rclpy_or_skip, rclpy_context, start_lift_node
 
 NAMESPACE = '/lift_test'
 NODE = NAMESPACE + '/gfpose_lift'
@@ -27,7 +27,6 @@ MAX_MPJPE_MM = 80.0
 # the distance. Told the person's height (parameter person_height), the root must be closer.
 MAX_ROOT_ERROR_RELATIVE = 0.08
 MAX_ROOT_ERROR_KNOWN_HEIGHT_M = 0.2
-
 
 
 @pytest.fixture(scope='module')
@@ -49,10 +48,14 @@ def ros():
         client = LiftClient(namespace=NAMESPACE, context=ctx)
         try:
             if not client.wait_for_node(90.0, node.proc):
-                pytest.fail('lift node did not come up; stderr:\n' + '\n'.join(node.stderr_lines[-30:]))
+                pytest.fail(
+                    'lift node did not come up; stderr:\n' + '\n'.join(node.stderr_lines[-30:])
+                )
             seq = load_demo_sequence()
             person = [('warm-up', 'h36m17', seq['keypoints_2d'][0], seq['confidence'][0])]
-            assert client.prime(person, (seq['intrinsics'], *seq['image_size'])), 'the lift node does not answer'
+            assert client.prime(person, (seq['intrinsics'], *seq['image_size'])), (
+                'the lift node does not answer'
+            )
             yield ctx, client, node
         finally:
             client.close()
@@ -76,14 +79,19 @@ class Frames:
         return 2000 + count // 1000, (count % 1000) * 1_000_000
 
     def person(self, index, person_id='p0', confidence=None):
-        return (person_id, 'h36m17', self.seq['keypoints_2d'][index],
-                self.seq['confidence'][index] if confidence is None else confidence)
+        return (
+            person_id,
+            'h36m17',
+            self.seq['keypoints_2d'][index],
+            self.seq['confidence'][index] if confidence is None else confidence,
+        )
 
 
 def request(client, frames, people, camera=True, timeout=5.0):
     stamp = frames.stamp()
-    reply = client.request(stamp, people, timeout=timeout, frame_id=FRAME_ID,
-                           camera=frames.camera if camera else None)
+    reply = client.request(
+        stamp, people, timeout=timeout, frame_id=FRAME_ID, camera=frames.camera if camera else None
+    )
     return stamp, reply
 
 
@@ -126,18 +134,27 @@ def test_poses_arrive_with_stamp_frame_flags_and_metric_accuracy(ros, sequence):
         confidence = sequence['confidence'][index].copy()
         if index % 2:  # mask two more joints at random on top of the recording's occlusion
             confidence[rng.choice(17, 2, replace=False)] = 0.0
-        stamp, reply = request(client, frames, [frames.person(index, f'track-{index}', confidence)])
+        stamp, reply = request(
+            client, frames, [frames.person(index, f'track-{index}', confidence)]
+        )
         assert reply is not None, f'no poses_3d for frame {index}'
         assert (reply.header.stamp.sec, reply.header.stamp.nanosec) == stamp
         assert reply.header.frame_id == FRAME_ID
         assert reply.layout == 'h36m17' and list(reply.joint_names) == list(JOINT_NAMES)
         assert len(reply.people) == 1 and reply.people[0].id == f'track-{index}'
         person = reply.people[0]
-        assert len(person.joints) == 17 and len(person.joint_std) == 17 and len(person.joint_source) == 17
+        assert (
+            len(person.joints) == 17
+            and len(person.joint_std) == 17
+            and len(person.joint_source) == 17
+        )
         got = poses_from_msg(reply)
         # Completed flags exactly on the joints sent as unseen (confidence 0 < threshold 0.3).
         np.testing.assert_array_equal(got['completed'][0], confidence < 0.3)
-        assert set(person.joint_source) <= {msgs.Person3D.SOURCE_OBSERVED, msgs.Person3D.SOURCE_COMPLETED}
+        assert set(person.joint_source) <= {
+            msgs.Person3D.SOURCE_OBSERVED,
+            msgs.Person3D.SOURCE_COMPLETED,
+        }
         gt = sequence['poses_3d'][index] / 1000.0
         rel_errors.append(joint_errors(got['poses'][0], gt).mean() * 1000)
         root_errors.append(np.linalg.norm(got['poses'][0, 0] - gt[0]))
@@ -150,8 +167,11 @@ def test_poses_arrive_with_stamp_frame_flags_and_metric_accuracy(ros, sequence):
         assert abs(float(weights.sum()) - 1.0) < 1e-3
         checked += 1
     distance = np.linalg.norm(sequence['poses_3d'][:, 0], axis=-1).mean() / 1000.0
-    print(f'root-relative MPJPE {np.mean(rel_errors):.1f} mm, root error {np.mean(root_errors):.3f} m '
-          f'at {distance:.1f} m, over {checked} frames')
+    print(
+        f'root-relative MPJPE {np.mean(rel_errors):.1f} mm, root error {np.mean(root_errors):.3f} '
+        'm '
+        f'at {distance:.1f} m, over {checked} frames'
+    )
     assert 2.0 < distance < 10.0  # the range the bounds are stated for
     assert np.mean(rel_errors) < MAX_MPJPE_MM
     assert np.mean(root_errors) < MAX_ROOT_ERROR_RELATIVE * distance
@@ -170,7 +190,11 @@ def test_known_person_height_gives_metric_root_position(ros, sequence):
         for index in range(0, len(sequence['keypoints_2d']), 10):
             _, reply = request(client, frames, [frames.person(index)])
             assert reply is not None
-            errors.append(np.linalg.norm(poses_from_msg(reply)['poses'][0, 0] - sequence['poses_3d'][index, 0] / 1000))
+            errors.append(
+                np.linalg.norm(
+                    poses_from_msg(reply)['poses'][0, 0] - sequence['poses_3d'][index, 0] / 1000
+                )
+            )
     finally:
         assert set_parameters(ctx, client, person_height=0.0) == [(True, '')]
     print(f'person_height {height} m: root error {np.mean(errors):.3f} m')
@@ -189,7 +213,10 @@ def test_a_track_id_survives_a_one_frame_gap(ros, sequence):
 
     def frame(index, people=('left', 'right')):
         uv = sequence['keypoints_2d'][index]
-        both = {'left': ('', 'h36m17', uv - offset, conf), 'right': ('', 'h36m17', uv + offset, conf)}
+        both = {
+            'left': ('', 'h36m17', uv - offset, conf),
+            'right': ('', 'h36m17', uv + offset, conf),
+        }
         stamp, reply = request(client, frames, [both[p] for p in people])
         assert reply is not None
         return dict(zip(people, poses_from_msg(reply)['ids']))
@@ -214,10 +241,14 @@ def test_people_batch_ids_and_layouts(ros, sequence):
     # The same person as COCO-17 keypoints: fill each COCO index from the H36M joint it maps to.
     coco_uv, coco_conf = np.zeros((17, 2), np.float32), np.zeros(17, np.float32)
     for h36m_joint, source in LAYOUTS['coco17'][1].items():
-        for k in (source if isinstance(source, tuple) else (source,)):
+        for k in source if isinstance(source, tuple) else (source,):
             coco_uv[k], coco_conf[k] = uv[h36m_joint], 0.9
     shifted = uv + np.array([120.0, 0.0], np.float32)
-    people = [('a', 'h36m17', uv, conf), ('b', 'coco17', coco_uv, coco_conf), ('', 'h36m17', shifted, conf)]
+    people = [
+        ('a', 'h36m17', uv, conf),
+        ('b', 'coco17', coco_uv, coco_conf),
+        ('', 'h36m17', shifted, conf),
+    ]
     stamp, reply = request(client, frames, people)
     assert reply is not None
     got = poses_from_msg(reply)
@@ -233,7 +264,10 @@ def test_people_batch_ids_and_layouts(ros, sequence):
     from visualization_msgs.msg import Marker
 
     assert client.markers[stamp].markers[0].action == Marker.DELETEALL
-    assert kinds.count(('bones', Marker.LINE_LIST)) == 3 and kinds.count(('joints', Marker.SPHERE_LIST)) == 3
+    assert (
+        kinds.count(('bones', Marker.LINE_LIST)) == 3
+        and kinds.count(('joints', Marker.SPHERE_LIST)) == 3
+    )
     assert all(m.header.frame_id == FRAME_ID for m in client.markers[stamp].markers)
 
 
@@ -276,7 +310,9 @@ def test_every_bad_input_is_skipped_and_the_next_good_frame_answered(ros, sequen
         client.spin_for(0.3)
         if expect is None:
             good_stamp, reply = request(client, frames, [frames.person(6, 'good')])
-            assert reply is not None, f'{name}: the node did not answer the good frame after the bad one'
+            assert reply is not None, (
+                f'{name}: the node did not answer the good frame after the bad one'
+            )
             assert [p.id for p in reply.people] == ['good']
             assert bad_stamp not in client.poses, f'{name}: the bad frame was not skipped'
         else:
@@ -287,8 +323,9 @@ def test_every_bad_input_is_skipped_and_the_next_good_frame_answered(ros, sequen
             client.spin_until(lambda: bad_stamp in client.markers, 2.0)
             assert [m.action for m in client.markers[bad_stamp].markers] == [Marker.DELETEALL]
         if warning:  # since the test's start: an identical reason (NaN, then inf) is throttled
-            assert client.spin_until(lambda: any(warning in line for line in warnings_since(node, test_start)), 3.0), \
-                f'{name}: no warning naming "{warning}" in {node.stderr_lines[test_start:]}'
+            assert client.spin_until(
+                lambda: any(warning in line for line in warnings_since(node, test_start)), 3.0
+            ), f'{name}: no warning naming "{warning}" in {node.stderr_lines[test_start:]}'
         assert node.proc.poll() is None, f'{name}: the node died'
 
 
@@ -306,7 +343,12 @@ def test_bad_camera_info_and_too_many_people(ros, sequence):
     _, reply = request(client, frames, [frames.person(3)], camera=False, timeout=1.5)
     assert reply is None
     assert client.spin_until(
-        lambda: any('focal lengths' in line and 'camera_info' in line for line in warnings_since(node, start)), 3.0)
+        lambda: any(
+            'focal lengths' in line and 'camera_info' in line
+            for line in warnings_since(node, start)
+        ),
+        3.0,
+    )
     client.camera_info_pub.publish(_camera_info(stamp, sequence['intrinsics'], w, h))
     client.spin_for(0.3)
     _, reply = request(client, frames, [frames.person(3)], camera=False)
@@ -316,13 +358,17 @@ def test_bad_camera_info_and_too_many_people(ros, sequence):
     assert set_parameters(ctx, client, max_people=2) == [(True, '')]
     try:
         uv = sequence['keypoints_2d'][8]
-        people = [(f'c{c}', 'h36m17', uv + 40 * i, np.full(17, c, np.float32))
-                  for i, c in enumerate((0.5, 0.9, 0.4, 0.8))]
+        people = [
+            (f'c{c}', 'h36m17', uv + 40 * i, np.full(17, c, np.float32))
+            for i, c in enumerate((0.5, 0.9, 0.4, 0.8))
+        ]
         start = len(node.stderr_lines)
         _, reply = request(client, frames, people)
         assert reply is not None
         assert [p.id for p in reply.people] == ['c0.9', 'c0.8']
-        assert client.spin_until(lambda: any('most confident' in line for line in warnings_since(node, start)), 3.0)
+        assert client.spin_until(
+            lambda: any('most confident' in line for line in warnings_since(node, start)), 3.0
+        )
     finally:
         assert set_parameters(ctx, client, max_people=10) == [(True, '')]
 
@@ -351,9 +397,13 @@ def test_parameters_validated_and_changed_at_run_time(ros, sequence):
     assert not ok and 'max_people' in reason
     ok, reason = set_parameters(ctx, client, person_height=0.3)[0]
     assert not ok and 'person_height' in reason
-    ok, reason = set_parameters(ctx, client, confidence_threshold=1.5)[0]  # out of the descriptor's range
+    ok, reason = set_parameters(ctx, client, confidence_threshold=1.5)[
+        0
+    ]  # out of the descriptor's range
     assert not ok
-    assert set_parameters(ctx, client, num_hypotheses=7, publish_hypotheses=True) == [(True, '')] * 2
+    assert (
+        set_parameters(ctx, client, num_hypotheses=7, publish_hypotheses=True) == [(True, '')] * 2
+    )
     try:
         stamp, reply = request(client, frames, [frames.person(1)])
         assert reply is not None
@@ -379,8 +429,14 @@ def test_under_load_latency_stays_flat_and_drops_are_reported(ros, sequence):
         sent = []
         t0 = time.monotonic()
         for i in range(1000):
-            sent.append(client.send(frames.stamp(), [frames.person(i % len(sequence['keypoints_2d']))],
-                                    frame_id=FRAME_ID, camera=frames.camera if i % 10 == 0 else None))
+            sent.append(
+                client.send(
+                    frames.stamp(),
+                    [frames.person(i % len(sequence['keypoints_2d']))],
+                    frame_id=FRAME_ID,
+                    camera=frames.camera if i % 10 == 0 else None,
+                )
+            )
             due = t0 + (i + 1) / 100.0
             client.spin_until(lambda: time.monotonic() >= due, max(0.0, due - time.monotonic()))
         elapsed = time.monotonic() - t0
@@ -392,9 +448,12 @@ def test_under_load_latency_stays_flat_and_drops_are_reported(ros, sequence):
     dropped = int(diagnostics_value(client, 'frames dropped')) - dropped_before
     thirds = np.array_split(latencies, 3)
     first, last = np.median(thirds[0]), np.median(thirds[-1])
-    print(f'sent {len(sent)} in {elapsed:.1f} s, received {received}, node reports {dropped} dropped; '
-          f'latency median first third {first:.1f} ms, last third {last:.1f} ms, '
-          f'p95 {np.percentile(latencies, 95):.1f} ms')
+    print(
+        f'sent {len(sent)} in {elapsed:.1f} s, received {received}, node reports {dropped} '
+        'dropped; '
+        f'latency median first third {first:.1f} ms, last third {last:.1f} ms, '
+        f'p95 {np.percentile(latencies, 95):.1f} ms'
+    )
     assert received > 50
     assert received < len(sent), 'the node kept up; the load test did not load it'
     # Not growing: a queue would add ~10 ms per frame behind; allow noise from a shared CPU.

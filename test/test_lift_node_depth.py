@@ -38,15 +38,35 @@ def rgbd():
         depth_pub = client.create_publisher(Image, 'depth_image', qos_profile_sensor_data)
         try:
             if not client.wait_for_node(90.0, node.proc):
-                pytest.fail('lift node did not come up; stderr:\n' + '\n'.join(node.stderr_lines[-30:]))
+                pytest.fail(
+                    'lift node did not come up; stderr:\n' + '\n'.join(node.stderr_lines[-30:])
+                )
             client.spin_until(lambda: depth_pub.get_subscription_count() > 0, 10.0)
             camera = (K, *size)
-            person = lambda i: [('p0', 'h36m17', seq['keypoints_2d'][i] * SCALE, seq['confidence'][i])]
+
+            def person(i):
+                return [('p0', 'h36m17', seq['keypoints_2d'][i] * SCALE, seq['confidence'][i])]
+
             assert client.prime(person(0), camera), 'the lift node does not answer'
-            depth = [render_depth(seq['poses_3d'][i], K, size, seed=i, planes=room_planes(seq['poses_3d'][i], np.array([0, -1.0, 0])))
-                     for i in range(len(seq['poses_3d']))]
-            yield dict(client=client, node=node, seq=seq, camera=camera, person=person, depth=depth,
-                       depth_pub=depth_pub)
+            depth = [
+                render_depth(
+                    seq['poses_3d'][i],
+                    K,
+                    size,
+                    seed=i,
+                    planes=room_planes(seq['poses_3d'][i], np.array([0, -1.0, 0])),
+                )
+                for i in range(len(seq['poses_3d']))
+            ]
+            yield dict(
+                client=client,
+                node=node,
+                seq=seq,
+                camera=camera,
+                person=person,
+                depth=depth,
+                depth_pub=depth_pub,
+            )
         finally:
             client.close()
             node.stop()
@@ -65,10 +85,14 @@ def lift(rgbd, index, depth_msg_of=None):
     header = Header(frame_id=FRAME_ID)
     header.stamp.sec, header.stamp.nanosec = stamp
     if depth_msg_of is not None:
-        for _ in range(3):  # best effort: a lost image would only mean a monocular frame, not a failure
+        for _ in range(
+            3
+        ):  # best effort: a lost image would only mean a monocular frame, not a failure
             rgbd['depth_pub'].publish(depth_msg_of(header, index))
             client.spin_for(0.03)
-    reply = client.request(stamp, rgbd['person'](index), timeout=5.0, frame_id=FRAME_ID, camera=rgbd['camera'])
+    reply = client.request(
+        stamp, rgbd['person'](index), timeout=5.0, frame_id=FRAME_ID, camera=rgbd['camera']
+    )
     assert reply is not None and len(reply.people) == 1, 'no answer from the lift node'
     person = reply.people[0]
     root = np.array([person.joints[0].x, person.joints[0].y, person.joints[0].z])
@@ -82,7 +106,10 @@ def good_depth(rgbd, encoding='16UC1'):
 def test_depth_places_the_person_and_says_so(rgbd):
     from gfpose_msgs.msg import Person3D
 
-    with_depth = [lift(rgbd, i, good_depth(rgbd, enc)) for i, enc in ((10, '16UC1'), (40, '32FC1'), (70, '16UC1'))]
+    with_depth = [
+        lift(rgbd, i, good_depth(rgbd, enc))
+        for i, enc in ((10, '16UC1'), (40, '32FC1'), (70, '16UC1'))
+    ]
     without = [lift(rgbd, i) for i in (10, 40, 70)]
     assert all(p.position_source == Person3D.POSITION_DEPTH for p, _ in with_depth)
     assert all(p.position_source == Person3D.POSITION_MONOCULAR for p, _ in without)
@@ -106,17 +133,25 @@ def depth_image(pixels=None, encoding='16UC1', frame_id=None, shift=0.0, fields=
         for key, value in (fields or {}).items():
             setattr(msg, key, value)
         return msg
+
     return make
 
 
-@pytest.mark.parametrize('case, make, warning', [
-    ('wrong encoding', depth_image(fields={'encoding': 'rgb8'}), 'unsupported depth encoding'),
-    ('another size', depth_image(lambda d: d[::2, ::2]), 'camera_info says'),
-    ('all zeros', depth_image(np.zeros_like), None),
-    ('NaN', depth_image(lambda d: np.full_like(d, np.nan), '32FC1'), None),
-    ('another camera', depth_image(frame_id='other_camera_optical_frame'), 'not the same camera'),
-    ('stale', depth_image(shift=-0.5), 'ms from the keypoints'),
-])
+@pytest.mark.parametrize(
+    'case, make, warning',
+    [
+        ('wrong encoding', depth_image(fields={'encoding': 'rgb8'}), 'unsupported depth encoding'),
+        ('another size', depth_image(lambda d: d[::2, ::2]), 'camera_info says'),
+        ('all zeros', depth_image(np.zeros_like), None),
+        ('NaN', depth_image(lambda d: np.full_like(d, np.nan), '32FC1'), None),
+        (
+            'another camera',
+            depth_image(frame_id='other_camera_optical_frame'),
+            'not the same camera',
+        ),
+        ('stale', depth_image(shift=-0.5), 'ms from the keypoints'),
+    ],
+)
 def test_bad_depth_falls_back_to_monocular_with_a_reason(rgbd, case, make, warning):
     from gfpose_msgs.msg import Person3D
 
@@ -124,13 +159,18 @@ def test_bad_depth_falls_back_to_monocular_with_a_reason(rgbd, case, make, warni
     assert person.position_source == Person3D.POSITION_MONOCULAR, case
     assert error < 1.0  # the monocular fit, not a depth-image accident
     if warning is not None:
-        # Warnings are throttled per kind, so a stale image's may have been logged by an earlier frame.
+        # Warnings are throttled per kind, so a stale image's may have been logged by an earlier
+        # frame.
         rgbd['client'].spin_for(0.2)
-        assert any(warning in line for line in rgbd['node'].stderr_lines), \
+        assert any(warning in line for line in rgbd['node'].stderr_lines), (
             f'{case}: no warning containing {warning!r}; stderr: {rgbd["node"].stderr_lines[-20:]}'
+        )
     assert rgbd['node'].proc.poll() is None  # still running
     good, good_error = lift(rgbd, 21, good_depth(rgbd))  # and the next good image is used again
-    assert good.position_source == Person3D.POSITION_DEPTH and good_error < MAX_ROOT_ERROR_WITH_DEPTH_M
+    assert (
+        good.position_source == Person3D.POSITION_DEPTH
+        and good_error < MAX_ROOT_ERROR_WITH_DEPTH_M
+    )
 
 
 def test_diagnostics_count_how_people_were_placed(rgbd):

@@ -4,8 +4,8 @@ A child Python process subscribes to gfpose_msgs/Keypoints2DArray and prints
 what it receives as one JSON line; this process publishes until the child
 reports, then compares field by field (NaN-aware, at float32 precision).
 """
+
 import numpy as np
-import pytest
 
 from ros_helpers import import_gfpose_msgs, import_rclpy_or_skip
 
@@ -46,14 +46,20 @@ main()
 '''
 
 PEOPLE = [
-    dict(id='track-7', layout='coco17',
-         u=[320.5 + 3.25 * i for i in range(17)],
-         v=[float('nan')] + [101.125 + 7.5 * i for i in range(16)],
-         confidence=[0.0, 0.93, 1.0] + [0.5 + 0.01 * i for i in range(14)]),
-    dict(id='', layout='h36m17',
-         u=[12.0 * i - 0.1 for i in range(17)],
-         v=[480.0 - 11.0 * i for i in range(17)],
-         confidence=[0.25] * 17),
+    dict(
+        id='track-7',
+        layout='coco17',
+        u=[320.5 + 3.25 * i for i in range(17)],
+        v=[float('nan')] + [101.125 + 7.5 * i for i in range(16)],
+        confidence=[0.0, 0.93, 1.0] + [0.5 + 0.01 * i for i in range(14)],
+    ),
+    dict(
+        id='',
+        layout='h36m17',
+        u=[12.0 * i - 0.1 for i in range(17)],
+        v=[480.0 - 11.0 * i for i in range(17)],
+        confidence=[0.25] * 17,
+    ),
 ]
 
 
@@ -62,7 +68,7 @@ def _as_f32(values):
 
 
 def test_keypoints2darray_cross_process(rclpy_ctx, spawn_python):
-    rclpy = import_rclpy_or_skip()
+    import_rclpy_or_skip()
     msgs = import_gfpose_msgs()
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node

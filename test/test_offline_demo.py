@@ -1,6 +1,7 @@
 """The offline demo (detector + lifter, no ROS) on the photos and video that registry packages
 ship: portraits get their legs completed with a larger spread than the seen joints, full-body
 photos get their legs observed, and the video demo lifts several people per frame."""
+
 import argparse
 import importlib.util
 import json
@@ -12,8 +13,10 @@ import pytest
 from gfpose_ros.skeleton import LOWER_BODY
 from test_detect import FULL_BODY, OPENCV_DATA, PORTRAITS, load_photo
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec('mediapipe') is None,
-                                reason='mediapipe is not installed (scripts/setup_env.sh)')
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec('mediapipe') is None,
+    reason='mediapipe is not installed (scripts/setup_env.sh)',
+)
 
 
 def demo_args(*argv):
@@ -34,7 +37,8 @@ def pipeline():
 
 
 def run_photo(pipeline, name, out_dir):
-    """The demo on a photo (written to disk first: the demo reads files); returns the JSON record."""
+    """The demo on a photo (written to disk first: the demo reads files); returns the JSON
+    record."""
     from PIL import Image
 
     from gfpose_ros.offline_demo import run_image
@@ -88,14 +92,36 @@ def test_video_demo_several_people(tmp_path):
     if not os.path.exists(video):
         pytest.skip(f'{video} missing: apt-get install opencv-doc')
     # 30 frames of the clip, every 5th one processed: several people, and fast enough for a test.
-    assert main(['--video', video, '--frames', '6', '--stride', '5', '--hypotheses', '10',
-                 '--out-dir', str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                '--video',
+                video,
+                '--frames',
+                '6',
+                '--stride',
+                '5',
+                '--hypotheses',
+                '10',
+                '--out-dir',
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert os.path.getsize(tmp_path / 'vtest.gif') > 10_000
     with open(tmp_path / 'vtest.json') as f:
         record = json.load(f)
     assert record['detector'] == 'mediapipe_hog'
     counts = [len(frame['people']) for frame in record['frames']]
-    assert len(counts) == 6 and [frame['frame'] for frame in record['frames']] == [0, 5, 10, 15, 20, 25]
+    assert len(counts) == 6 and [frame['frame'] for frame in record['frames']] == [
+        0,
+        5,
+        10,
+        15,
+        20,
+        25,
+    ]
     assert min(counts) >= 2, counts
     assert all(len(p['pose_3d_m']) == 17 for frame in record['frames'] for p in frame['people'])
 

@@ -1,4 +1,5 @@
 """Message conversion, markers and frame statistics of the ROS layer, in-process (no DDS)."""
+
 import numpy as np
 import pytest
 
@@ -17,8 +18,14 @@ def _result(n=2, h=3, seed=0):
     rng = np.random.default_rng(seed)
     hyps = rng.normal(size=(n, h, 17, 3)) + [0, 0, 4]
     observed = rng.random((n, 17)) > 0.3
-    return LiftResult(poses=hyps.mean(1), hypotheses=hyps, weights=np.full((n, h), 1 / h),
-                      joint_std=rng.random((n, 17)), observed=observed, confidence=rng.random(n))
+    return LiftResult(
+        poses=hyps.mean(1),
+        hypotheses=hyps,
+        weights=np.full((n, h), 1 / h),
+        joint_std=rng.random((n, 17)),
+        observed=observed,
+        confidence=rng.random(n),
+    )
 
 
 def _header(frame='cam'):
@@ -45,12 +52,21 @@ def test_keypoints_round_trip_and_ragged_arrays():
 
 
 def test_poses_and_hypotheses_round_trip():
-    from gfpose_ros.ros.conversions import hypotheses_from_msg, hypotheses_msg, poses_from_msg, poses_msg
+    from gfpose_ros.ros.conversions import (
+        hypotheses_from_msg,
+        hypotheses_msg,
+        poses_from_msg,
+        poses_msg,
+    )
     from gfpose_ros.skeleton import JOINT_NAMES
 
     result = _result()
     msg = poses_msg(_header(), ['x', 'y'], result)
-    assert msg.header.frame_id == 'cam' and msg.layout == 'h36m17' and list(msg.joint_names) == list(JOINT_NAMES)
+    assert (
+        msg.header.frame_id == 'cam'
+        and msg.layout == 'h36m17'
+        and list(msg.joint_names) == list(JOINT_NAMES)
+    )
     got = poses_from_msg(msg)
     assert got['ids'] == ['x', 'y']
     np.testing.assert_allclose(got['poses'], result.poses)
@@ -129,16 +145,25 @@ def test_depth_images_in_millimetres_and_metres():
 
     metres = np.array([[0.0, 1.234, 4.5], [np.nan, 2.0, 65.6]])
     mm = depth_image_to_metres(depth_msg(_header(), metres, '16UC1'))
-    np.testing.assert_allclose(mm, [[0, 1.234, 4.5], [0, 2.0, 65.535]], atol=1e-6)  # 16 bits saturate at 65.535 m
-    np.testing.assert_allclose(depth_image_to_metres(depth_msg(_header(), metres, '32FC1')),
-                               [[0, 1.234, 4.5], [0, 2.0, 65.6]], atol=1e-6)  # NaN = no data = 0
+    np.testing.assert_allclose(
+        mm, [[0, 1.234, 4.5], [0, 2.0, 65.535]], atol=1e-6
+    )  # 16 bits saturate at 65.535 m
+    np.testing.assert_allclose(
+        depth_image_to_metres(depth_msg(_header(), metres, '32FC1')),
+        [[0, 1.234, 4.5], [0, 2.0, 65.6]],
+        atol=1e-6,
+    )  # NaN = no data = 0
     padded = depth_msg(_header(), metres, '16UC1')  # a row stride with padding, big-endian
     rows = np.frombuffer(padded.data, '<u2').reshape(2, 3).astype('>u2')
     padded.is_bigendian, padded.step = 1, 8
     padded.data = np.concatenate([rows, np.zeros((2, 1), '>u2')], axis=1).astype('>u2').tobytes()
     np.testing.assert_allclose(depth_image_to_metres(padded), mm)
-    for change, reason in ((dict(encoding='rgb8'), 'unsupported depth encoding'), (dict(width=0), 'empty'),
-                           (dict(step=5), 'step'), (dict(data=b'\0' * 4), 'truncated')):
+    for change, reason in (
+        (dict(encoding='rgb8'), 'unsupported depth encoding'),
+        (dict(width=0), 'empty'),
+        (dict(step=5), 'step'),
+        (dict(data=b'\0' * 4), 'truncated'),
+    ):
         bad = depth_msg(_header(), metres, '16UC1')
         for key, value in change.items():
             setattr(bad, key, value)

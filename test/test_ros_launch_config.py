@@ -4,6 +4,7 @@ The launch system is not installable from wheels: the launch file is loaded with
 `launch_ros` where it is importable (a ROS 2 install), and otherwise with small stand-ins that
 record what it builds, so its wiring (arguments, remappings, parameter overrides) is checked.
 """
+
 import os
 import py_compile
 
@@ -19,7 +20,14 @@ def test_launch_file_compiles(tmp_path):
     py_compile.compile(LAUNCH_FILE, cfile=str(tmp_path / 'lift.launch.pyc'), doraise=True)
     with open(LAUNCH_FILE) as f:
         source = f.read()
-    for argument in ('params_file', 'model', 'backend', 'namespace', 'keypoints_topic', 'camera_info_topic'):
+    for argument in (
+        'params_file',
+        'model',
+        'backend',
+        'namespace',
+        'keypoints_topic',
+        'camera_info_topic',
+    ):
         assert f"DeclareLaunchArgument('{argument}'" in source
 
 
@@ -43,11 +51,17 @@ def _stub_launch_modules(monkeypatch):
 
     names = {
         'launch': {'LaunchDescription': _Recorded},
-        'launch.actions': {'DeclareLaunchArgument': _Recorded, 'OpaqueFunction': _Recorded,
-                           'SetEnvironmentVariable': _Recorded},
+        'launch.actions': {
+            'DeclareLaunchArgument': _Recorded,
+            'OpaqueFunction': _Recorded,
+            'SetEnvironmentVariable': _Recorded,
+        },
         'launch.logging': {'get_logger': logging.getLogger},
         'launch.conditions': {'IfCondition': _Recorded},
-        'launch.substitutions': {'LaunchConfiguration': _LaunchConfiguration, 'PathJoinSubstitution': _Recorded},
+        'launch.substitutions': {
+            'LaunchConfiguration': _LaunchConfiguration,
+            'PathJoinSubstitution': _Recorded,
+        },
         'launch_ros': {},
         'launch_ros.actions': {'LifecycleNode': _Recorded, 'Node': _Recorded},
         'launch_ros.substitutions': {'FindPackageShare': _Recorded},
@@ -61,7 +75,9 @@ def _stub_launch_modules(monkeypatch):
 def _load_launch_file(path=LAUNCH_FILE):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(os.path.basename(path).split('.')[0] + '_launch', path)
+    spec = importlib.util.spec_from_file_location(
+        os.path.basename(path).split('.')[0] + '_launch', path
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -69,7 +85,9 @@ def _load_launch_file(path=LAUNCH_FILE):
 
 def opaque_function(entities, name):
     """The OpaqueFunction of a stand-in launch description whose function is called ``name``."""
-    [function] = [e for e in entities if e.kwargs.get('function') and e.kwargs['function'].__name__ == name]
+    [function] = [
+        e for e in entities if e.kwargs.get('function') and e.kwargs['function'].__name__ == name
+    ]
     return function
 
 
@@ -86,22 +104,41 @@ def test_launch_description_starts_the_lifecycle_node(monkeypatch):
         assert description.entities
         return
     entities = description.args[0]
-    arguments = {e.args[0]: e.kwargs['default_value'] for e in entities if 'default_value' in e.kwargs}
-    assert {'params_file', 'model', 'backend', 'namespace', 'keypoints_topic', 'camera_info_topic',
-            'autostart'} <= set(arguments)
+    arguments = {
+        e.args[0]: e.kwargs['default_value'] for e in entities if 'default_value' in e.kwargs
+    }
+    assert {
+        'params_file',
+        'model',
+        'backend',
+        'namespace',
+        'keypoints_topic',
+        'camera_info_topic',
+        'autostart',
+    } <= set(arguments)
     opaque = opaque_function(entities, 'lift_node')
     context = {'autostart': 'true', 'model': '/tmp/m.pt', 'backend': '', 'use_depth': ''}
     node = opaque.kwargs['function'](context)[0]
     assert (node.kwargs['package'], node.kwargs['executable']) == ('gfpose_ros', 'gfpose_lift')
     params_file, overrides = node.kwargs['parameters']
     assert params_file.args == ('params_file',)
-    assert overrides == {'autostart': True, 'model_path': '/tmp/m.pt'}  # an empty backend keeps the file's
+    assert overrides == {
+        'autostart': True,
+        'model_path': '/tmp/m.pt',
+    }  # an empty backend keeps the file's
     remapped = {source: target.args[0] for source, target in node.kwargs['remappings']}
-    assert remapped == {'keypoints_2d': 'keypoints_topic', 'camera_info': 'camera_info_topic',
-                        'depth_image': 'depth_topic'}
+    assert remapped == {
+        'keypoints_2d': 'keypoints_topic',
+        'camera_info': 'camera_info_topic',
+        'depth_image': 'depth_topic',
+    }
     assert node.kwargs['namespace'].args == ('namespace',)
     rgbd = opaque.kwargs['function'](dict(context, use_depth='true'))[0]
-    assert rgbd.kwargs['parameters'][1] == {'autostart': True, 'model_path': '/tmp/m.pt', 'use_depth': True}
+    assert rgbd.kwargs['parameters'][1] == {
+        'autostart': True,
+        'model_path': '/tmp/m.pt',
+        'use_depth': True,
+    }
 
 
 def test_params_file_matches_the_node_declarations():
@@ -140,8 +177,11 @@ def _fake_rviz_install(root):
 
 
 def _prefix_path_without_rviz():
-    return os.pathsep.join(p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep)
-                           if p and not os.path.isdir(os.path.join(p, 'lib', 'rviz2')))
+    return os.pathsep.join(
+        p
+        for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep)
+        if p and not os.path.isdir(os.path.join(p, 'lib', 'rviz2'))
+    )
 
 
 def _rviz_decision(monkeypatch, rviz):
@@ -162,12 +202,16 @@ def test_rviz_true_without_rviz2_warns_once_and_starts_nothing(monkeypatch, capl
     assert started == [[], []]  # no rviz2 Node: the launch goes on with the pipeline
     warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
     assert len(warnings) == 2  # one per launch file, i.e. one per launch
-    assert all("package 'rviz2' is not installed" in w and 'running without RViz' in w for w in warnings)
+    assert all(
+        "package 'rviz2' is not installed" in w and 'running without RViz' in w for w in warnings
+    )
 
 
 def test_rviz_true_with_rviz2_starts_it_with_the_shipped_config(monkeypatch, tmp_path, caplog):
     _fake_rviz_install(tmp_path)
-    monkeypatch.setenv('AMENT_PREFIX_PATH', str(tmp_path) + os.pathsep + _prefix_path_without_rviz())
+    monkeypatch.setenv(
+        'AMENT_PREFIX_PATH', str(tmp_path) + os.pathsep + _prefix_path_without_rviz()
+    )
     with caplog.at_level('WARNING'):
         started = _rviz_decision(monkeypatch, 'true')
     for [node] in started:
@@ -182,7 +226,9 @@ def test_rviz_true_with_rviz2_starts_it_with_the_shipped_config(monkeypatch, tmp
 def test_rviz_with_a_broken_install_is_not_started(monkeypatch, tmp_path):
     _fake_rviz_install(tmp_path)
     (tmp_path / 'lib' / 'rviz2' / 'rviz2').unlink()
-    monkeypatch.setenv('AMENT_PREFIX_PATH', str(tmp_path) + os.pathsep + _prefix_path_without_rviz())
+    monkeypatch.setenv(
+        'AMENT_PREFIX_PATH', str(tmp_path) + os.pathsep + _prefix_path_without_rviz()
+    )
     from gfpose_ros.ros.launch_support import find_rviz
 
     found, why = find_rviz()
@@ -192,12 +238,17 @@ def test_rviz_with_a_broken_install_is_not_started(monkeypatch, tmp_path):
 # ------------------------------------------------------------------ DDS settings for camera images
 
 
-def test_camera_launch_selects_the_large_image_profile_unless_the_user_has_dds_settings(monkeypatch):
+def test_camera_launch_selects_the_large_image_profile_unless_the_user_has_dds_settings(
+    monkeypatch,
+):
     from gfpose_ros.ros.launch_support import USER_DDS_VARIABLES, dds_environment
 
     profile = os.path.join(ROOT, 'config', 'fastdds_large_images.xml')
     variables, _ = dds_environment(profile, environ={})
-    assert variables == {'FASTDDS_DEFAULT_PROFILES_FILE': profile, 'FASTRTPS_DEFAULT_PROFILES_FILE': profile}
+    assert variables == {
+        'FASTDDS_DEFAULT_PROFILES_FILE': profile,
+        'FASTRTPS_DEFAULT_PROFILES_FILE': profile,
+    }
     for own in USER_DDS_VARIABLES:
         variables, message = dds_environment(profile, environ={own: '/etc/my_dds.xml'})
         assert variables == {} and own in message and 'keeping your DDS settings' in message
@@ -207,16 +258,26 @@ def test_camera_launch_selects_the_large_image_profile_unless_the_user_has_dds_s
     for name in USER_DDS_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     _stub_launch_modules(monkeypatch)
-    entities = _load_launch_file(os.path.join(ROOT, 'launch', 'camera.launch.py')).generate_launch_description().args[0]
-    dds, pipeline = opaque_function(entities, 'dds_settings'), opaque_function(entities, 'pipeline')
+    entities = (
+        _load_launch_file(os.path.join(ROOT, 'launch', 'camera.launch.py'))
+        .generate_launch_description()
+        .args[0]
+    )
+    dds, pipeline = (
+        opaque_function(entities, 'dds_settings'),
+        opaque_function(entities, 'pipeline'),
+    )
     assert entities.index(dds) < entities.index(pipeline)
     actions = dds.kwargs['function']({'dds_profile': profile})
-    assert {a.args for a in actions} == {('FASTDDS_DEFAULT_PROFILES_FILE', profile),
-                                         ('FASTRTPS_DEFAULT_PROFILES_FILE', profile)}
+    assert {a.args for a in actions} == {
+        ('FASTDDS_DEFAULT_PROFILES_FILE', profile),
+        ('FASTRTPS_DEFAULT_PROFILES_FILE', profile),
+    }
 
 
 def test_shipped_dds_profile_is_a_participant_profile_only():
-    """It may change transports only: QoS stays the code's (the camera node's depth-1 best effort)."""
+    """It may change transports only: QoS stays the code's (the camera node's depth-1 best
+    effort)."""
     import xml.etree.ElementTree as ET
 
     ns = {'dds': 'http://www.eprosima.com'}

@@ -1,11 +1,10 @@
 """The lift node's lifecycle over real DDS: configure failures, transitions driven through the
 lifecycle services, and the fallback intrinsics when no camera_info arrives."""
+
 import os
 import tempfile
 
-from ros_helpers import (import_gfpose_msgs, import_rclpy_or_skip, rclpy_context,
-                         start_lift_node)
-
+from ros_helpers import import_gfpose_msgs, import_rclpy_or_skip, rclpy_context, start_lift_node
 
 
 def test_configure_fails_clearly_on_missing_or_corrupt_model_and_bad_parameters():
@@ -15,9 +14,13 @@ def test_configure_fails_clearly_on_missing_or_corrupt_model_and_bad_parameters(
         with open(corrupt, 'wb') as f:
             f.write(b'this is not a torch checkpoint' * 10)
         cases = {  # all three start at once: each pays the interpreter and torch start-up
-            'model file not found': start_lift_node('/fail_missing', 'model_path:=/nonexistent/gfpose.pt'),
+            'model file not found': start_lift_node(
+                '/fail_missing', 'model_path:=/nonexistent/gfpose.pt'
+            ),
             'cannot load model': start_lift_node('/fail_corrupt', f'model_path:={corrupt}'),
-            'invalid parameters: unknown aggregation': start_lift_node('/fail_param', 'aggregation:=median'),
+            'invalid parameters: unknown aggregation': start_lift_node(
+                '/fail_param', 'aggregation:=median'
+            ),
         }
         try:
             for expected, node in cases.items():
@@ -57,12 +60,19 @@ def test_lifecycle_transitions_and_fallback_intrinsics():
     with rclpy_context() as ctx:
         client = LiftClient(namespace=namespace, context=ctx)
         try:
+
             def state():
-                return _call(client, GetState, name + '/get_state', GetState.Request()).current_state.id
+                return _call(
+                    client, GetState, name + '/get_state', GetState.Request()
+                ).current_state.id
 
             def transition(transition_id):
-                return _call(client, ChangeState, name + '/change_state',
-                             ChangeState.Request(transition=Transition(id=transition_id))).success
+                return _call(
+                    client,
+                    ChangeState,
+                    name + '/change_state',
+                    ChangeState.Request(transition=Transition(id=transition_id)),
+                ).success
 
             def set_params(**values):
                 params = AsyncParameterClient(client, name)
@@ -72,19 +82,28 @@ def test_lifecycle_transitions_and_fallback_intrinsics():
                 return [(r.successful, r.reason) for r in future.result().results]
 
             assert state() == State.PRIMARY_STATE_UNCONFIGURED  # autostart:=false waits
-            assert set_params(steps=4) == [(True, '')]  # startup parameters may change while unconfigured
+            assert set_params(steps=4) == [
+                (True, '')
+            ]  # startup parameters may change while unconfigured
             assert transition(Transition.TRANSITION_CONFIGURE)
             assert not set_params(steps=5)[0][0]  # ... but not once configured
             assert transition(Transition.TRANSITION_ACTIVATE)
             assert state() == State.PRIMARY_STATE_ACTIVE
             assert client.wait_for_node(30.0, node.proc)
 
-            # No camera_info has been published and no fallback intrinsics are set: skipped, warned.
+            # No camera_info has been published and no fallback intrinsics are set: skipped,
+            # warned.
             assert client.request((3, 1), person, timeout=1.5) is None
-            assert client.spin_until(lambda: any('no camera_info' in line for line in node.stderr_lines), 3.0)
+            assert client.spin_until(
+                lambda: any('no camera_info' in line for line in node.stderr_lines), 3.0
+            )
             K = seq['intrinsics']
-            assert set_params(fx=float(K[0, 0]), fy=float(K[1, 1]), cx=float(K[0, 2]), cy=float(K[1, 2])) \
+            assert (
+                set_params(
+                    fx=float(K[0, 0]), fy=float(K[1, 1]), cx=float(K[0, 2]), cy=float(K[1, 2])
+                )
                 == [(True, '')] * 4
+            )
             reply = client.request((3, 2), person, timeout=5.0)
             assert reply is not None and len(reply.people) == 1
             assert abs(reply.people[0].joints[0].z - seq['poses_3d'][0, 0, 2] / 1000) < 1.5

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from gfpose_ros import backends, sampling
-from gfpose_ros.export import INPUT_NAMES, ModelFileError, SamplerGraph, example_inputs, export_onnx, load_network
+from gfpose_ros.export import (
+    INPUT_NAMES,
+    ModelFileError,
+    SamplerGraph,
+    example_inputs,
+    export_onnx,
+    load_network,
+)
 from gfpose_ros.lifter import default_model_path
 
 MODEL = default_model_path()
@@ -51,14 +58,19 @@ def test_short_sampler_agrees_with_the_1000_step_reference(net):
     n = 64
     gt = arrays["poses_3d"][:n] / 1000
     gt = gt - gt[:, :1]
-    xy = torch.as_tensor(pixels_to_normalized(arrays["keypoints_2d"][:n], arrays["intrinsics"][:n]), dtype=torch.float32)
+    xy = torch.as_tensor(
+        pixels_to_normalized(arrays["keypoints_2d"][:n], arrays["intrinsics"][:n]),
+        dtype=torch.float32,
+    )
     mask = torch.as_tensor(arrays["confidence"][:n] > 0, dtype=torch.float32)
     noise = torch.randn(n, 51, generator=torch.Generator().manual_seed(0))
     zeros3 = torch.zeros(n, 17, 3)
     errors = {}
     for sampler, steps in (("ddim", 4), ("euler_maruyama", 1000)):
         with torch.no_grad():
-            pred = SamplerGraph(net, steps, sampler)(xy * mask[..., None], mask, zeros3, torch.zeros(n, 17), noise)
+            pred = SamplerGraph(net, steps, sampler)(
+                xy * mask[..., None], mask, zeros3, torch.zeros(n, 17), noise
+            )
         pred = pred.numpy() - pred.numpy()[:, :1]
         errors[sampler] = np.linalg.norm(pred - gt, axis=-1).mean() * 1000
     assert errors["ddim"] < 150
@@ -101,9 +113,16 @@ def test_engine_cache_rejects_corrupt_and_mismatched_files(tmp_path):
     key = backends.engine_cache_key("abc", "10.3", "Orin", (8, 7), "fp16", 1, 20, 512)
     other = dict(key, precision="fp32")
     assert backends.engine_file_name(key) != backends.engine_file_name(other)
-    for field, value in (("onnx_sha256", "abd"), ("tensorrt", "10.4"), ("gpu", "A100"),
-                         ("compute_capability", [8, 0]), ("batch_profile", [1, 20, 256])):
-        assert backends.engine_file_name(dict(key, **{field: value})) != backends.engine_file_name(key)
+    for field, value in (
+        ("onnx_sha256", "abd"),
+        ("tensorrt", "10.4"),
+        ("gpu", "A100"),
+        ("compute_capability", [8, 0]),
+        ("batch_profile", [1, 20, 256]),
+    ):
+        assert backends.engine_file_name(dict(key, **{field: value})) != backends.engine_file_name(
+            key
+        )
     path = str(tmp_path / backends.engine_file_name(key))
     backends.write_cached_engine(path, key, b"engine-bytes")
     assert backends.read_cached_engine(path, key) == b"engine-bytes"
@@ -118,8 +137,10 @@ def test_engine_cache_rejects_corrupt_and_mismatched_files(tmp_path):
     assert backends.read_cached_engine(path, key) is None
 
 
-@pytest.mark.skipif(not backends.tensorrt_available()[0],
-                    reason=f"TensorRT backend needs tensorrt and a CUDA GPU: {backends.tensorrt_available()[1]}")
+@pytest.mark.skipif(
+    not backends.tensorrt_available()[0],
+    reason=f"TensorRT backend needs tensorrt and a CUDA GPU: {backends.tensorrt_available()[1]}",
+)
 def test_tensorrt_matches_onnxruntime(tmp_path):
     onnx_path = backends.onnx_path_for(MODEL, 4, str(tmp_path))
     trt_backend = backends.TensorRTBackend(onnx_path, str(tmp_path), "fp32", max_batch=64)

@@ -9,6 +9,7 @@ Each trial starts the node in its own process. To keep the test short, the next 
 starts while the current one runs (two namespaces, taken in turn); a load process in between
 publishes frames to both namespaces and reports which one answers.
 """
+
 import os
 import random
 import signal
@@ -22,7 +23,7 @@ from ros_helpers import LIFT_PARAMS_FILE, PythonProcess, import_gfpose_msgs, imp
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAMERA_PARAMS_FILE = os.path.join(ROOT, 'config', 'camera.yaml')
 DDS_PROFILE = os.path.join(ROOT, 'config', 'fastdds_large_images.xml')
-TRIALS = 10          # SIGINT trials per node (a SIGTERM trial comes on top)
+TRIALS = 10  # SIGINT trials per node (a SIGTERM trial comes on top)
 SECOND_SIGNAL_DELAY = 0.15  # what ros2 launch leaves between its two SIGINTs (0.1-0.2 s)
 # Generous against a loaded 2-core CI machine; the measured times are printed (pytest -s).
 MAX_EXIT_SECONDS = 1.0
@@ -57,7 +58,8 @@ if mode == 'keypoints':
     topic, msg_type = 'keypoints_2d', Keypoints2DArray
     def frame(header, i):
         f = i % len(seq['keypoints_2d'])
-        return keypoints_msg(header, [('p', 'h36m17', seq['keypoints_2d'][f], seq['confidence'][f])])
+        person = ('p', 'h36m17', seq['keypoints_2d'][f], seq['confidence'][f])
+        return keypoints_msg(header, [person])
 else:
     from gfpose_ros.offline_demo import bundled_photos, default_intrinsics, load_image
     from gfpose_ros.ros.image_conversion import image_msg
@@ -68,7 +70,8 @@ else:
     def frame(header, i):
         return image_msg(header, rgb, 'rgb8')
 pubs = {ns: (node.create_publisher(msg_type, ns + '/' + topic, qos_profile_sensor_data),
-             node.create_publisher(CameraInfo, ns + '/camera_info', qos_profile_sensor_data)) for ns in namespaces}
+             node.create_publisher(CameraInfo, ns + '/camera_info', qos_profile_sensor_data))
+        for ns in namespaces}
 last = {}
 def answered(ns):
     def callback(msg):
@@ -106,8 +109,11 @@ class Trials:
     def _start(self):
         namespace = self.namespaces[self.count % 2]
         self.count += 1
-        node = PythonProcess(RUN_NODE.format(module=self.module), env=self.env,
-                             args=('--ros-args', '-r', f'__ns:={namespace}', *self.args))
+        node = PythonProcess(
+            RUN_NODE.format(module=self.module),
+            env=self.env,
+            args=('--ros-args', '-r', f'__ns:={namespace}', *self.args),
+        )
         return namespace, node
 
     def take(self, prepare_next=True):
@@ -116,8 +122,11 @@ class Trials:
         self.next = self._start() if prepare_next else None
         while self.load.readline(0.0) is not None:  # forget the answers of earlier nodes
             pass
-        self.load.wait_for_line(lambda line: line == f'answer {namespace}', 120.0,
-                                on_idle=lambda: _fail_if_exited(node))
+        self.load.wait_for_line(
+            lambda line: line == f'answer {namespace}',
+            120.0,
+            on_idle=lambda: _fail_if_exited(node),
+        )
         return node
 
     def close(self):
@@ -128,15 +137,23 @@ class Trials:
 
 def _fail_if_exited(node):
     if node.proc.poll() is not None:
-        pytest.fail(f'the node exited with {node.proc.returncode} before answering:\n'
-                    + '\n'.join(node.stderr_lines[-30:]))
+        pytest.fail(
+            f'the node exited with {node.proc.returncode} before answering:\n'
+            + '\n'.join(node.stderr_lines[-30:])
+        )
 
 
-def stop_and_check(node, first=signal.SIGINT, second_after=SECOND_SIGNAL_DELAY, during_shutdown=None):
-    """Signal the node, maybe again, and check how it ended. Returns the seconds it took to exit."""
+def stop_and_check(
+    node, first=signal.SIGINT, second_after=SECOND_SIGNAL_DELAY, during_shutdown=None
+):
+    """Signal the node, maybe again, and check how it ended.
+
+    Returns the seconds it took to exit."""
     exited = []
     # A blocking wait in a thread: Popen.wait(timeout) polls, which would blur the exit time.
-    waiter = threading.Thread(target=lambda: exited.append((node.proc.wait(), time.monotonic())), daemon=True)
+    waiter = threading.Thread(
+        target=lambda: exited.append((node.proc.wait(), time.monotonic())), daemon=True
+    )
     sent = time.monotonic()
     node.proc.send_signal(first)
     waiter.start()
@@ -150,13 +167,18 @@ def stop_and_check(node, first=signal.SIGINT, second_after=SECOND_SIGNAL_DELAY, 
     waiter.join(10.0)
     if not exited:
         node.proc.kill()
-        pytest.fail('the node did not exit within 10 s of the signal:\n' + '\n'.join(node.stderr_lines[-30:]))
+        pytest.fail(
+            'the node did not exit within 10 s of the signal:\n'
+            + '\n'.join(node.stderr_lines[-30:])
+        )
     status, end = exited[0]
     seconds = end - sent
     node._t_err.join(5.0)
     log = '\n'.join(node.stderr_lines)
     assert status == 0, f'exit status {status} after {first.name}:\n{log[-3000:]}'
-    problems = [line for line in node.stderr_lines if any(word in line for word in STDERR_PROBLEMS)]
+    problems = [
+        line for line in node.stderr_lines if any(word in line for word in STDERR_PROBLEMS)
+    ]
     assert not problems, f'stderr after {first.name}:\n{log[-3000:]}'
     assert any('shutting down' in line for line in node.stderr_lines), log[-2000:]
     return seconds
@@ -178,15 +200,21 @@ def run_trials(trials):
             try:
                 time.sleep(rng.uniform(0.0, 0.5))  # a random moment while frames flow
                 # Every other trial: another signal in the middle of the shutdown too.
-                during = (rng.choice([signal.SIGINT, signal.SIGTERM]), rng.uniform(0.0, 0.04)) if i % 2 else None
+                during = (
+                    (rng.choice([signal.SIGINT, signal.SIGTERM]), rng.uniform(0.0, 0.04))
+                    if i % 2
+                    else None
+                )
                 seconds.append(stop_and_check(node, first, during_shutdown=during))
             finally:
                 node.stop()
     finally:
         trials.close()
     seconds.sort()
-    print(f'\nexit after the signal: median {1e3 * seconds[len(seconds) // 2]:.0f} ms, '
-          f'max {1e3 * seconds[-1]:.0f} ms over {len(seconds)} trials')
+    print(
+        f'\nexit after the signal: median {1e3 * seconds[len(seconds) // 2]:.0f} ms, '
+        f'max {1e3 * seconds[-1]:.0f} ms over {len(seconds)} trials'
+    )
     assert seconds[len(seconds) // 2] < MAX_EXIT_SECONDS / 2, seconds
     assert seconds[-1] < MAX_EXIT_SECONDS, seconds
 
@@ -195,17 +223,33 @@ def test_lift_node_stops_cleanly_on_signals_under_load(ros_env):
     import_rclpy_or_skip()
     import_gfpose_msgs()
     # 100 Hz with 50 hypotheses: more than the node lifts, so a frame is always in flight.
-    run_trials(Trials('lift_node', ('--params-file', LIFT_PARAMS_FILE, '-p', 'num_hypotheses:=50'),
-                      'keypoints', 100.0, ros_env))
+    run_trials(
+        Trials(
+            'lift_node',
+            ('--params-file', LIFT_PARAMS_FILE, '-p', 'num_hypotheses:=50'),
+            'keypoints',
+            100.0,
+            ros_env,
+        )
+    )
 
 
 def test_camera_pipeline_stops_cleanly_on_signals_under_load(ros_env):
     import_rclpy_or_skip()
     import_gfpose_msgs()
-    pytest.importorskip('mediapipe', reason='mediapipe is not installed (see scripts/setup_env.sh)')
+    pytest.importorskip(
+        'mediapipe', reason='mediapipe is not installed (see scripts/setup_env.sh)'
+    )
     env = dict(ros_env, FASTDDS_DEFAULT_PROFILES_FILE=DDS_PROFILE)  # as camera.launch.py runs it
-    run_trials(Trials('camera_node', ('--params-file', CAMERA_PARAMS_FILE, '-p', 'lift_in_process:=true'),
-                      'image', 30.0, env))
+    run_trials(
+        Trials(
+            'camera_node',
+            ('--params-file', CAMERA_PARAMS_FILE, '-p', 'lift_in_process:=true'),
+            'image',
+            30.0,
+            env,
+        )
+    )
 
 
 @pytest.mark.parametrize('module', ['lift_node', 'camera_node'])
@@ -222,9 +266,16 @@ def test_lifecycle_shutdown_under_load_ends_the_process(ros_env, module):
         trials = Trials(module, ('--params-file', LIFT_PARAMS_FILE), 'keypoints', 100.0, ros_env)
         name = 'gfpose_lift'
     else:
-        pytest.importorskip('mediapipe', reason='mediapipe is not installed (see scripts/setup_env.sh)')
-        trials = Trials(module, ('--params-file', CAMERA_PARAMS_FILE, '-p', 'lift_in_process:=true'), 'image', 30.0,
-                        dict(ros_env, FASTDDS_DEFAULT_PROFILES_FILE=DDS_PROFILE))
+        pytest.importorskip(
+            'mediapipe', reason='mediapipe is not installed (see scripts/setup_env.sh)'
+        )
+        trials = Trials(
+            module,
+            ('--params-file', CAMERA_PARAMS_FILE, '-p', 'lift_in_process:=true'),
+            'image',
+            30.0,
+            dict(ros_env, FASTDDS_DEFAULT_PROFILES_FILE=DDS_PROFILE),
+        )
         name = 'gfpose_camera'
     node = trials.take(prepare_next=False)
     try:
@@ -235,22 +286,31 @@ def test_lifecycle_shutdown_under_load_ends_the_process(ros_env, module):
             manager = rclpy.create_node('lifecycle_manager', context=ctx)
             executor = SingleThreadedExecutor(context=ctx)
             executor.add_node(manager)
-            client = manager.create_client(ChangeState, f'{trials.namespaces[0]}/{name}/change_state')
+            client = manager.create_client(
+                ChangeState, f'{trials.namespaces[0]}/{name}/change_state'
+            )
             assert client.wait_for_service(timeout_sec=20.0)
             # wait_for_service sees the request topic only; give the reply topic a moment to match
             # too, or the node's answer may go to a client it does not know yet.
             spin_for(executor, 1.0)
-            future = client.call_async(ChangeState.Request(
-                transition=Transition(id=Transition.TRANSITION_ACTIVE_SHUTDOWN)))
+            future = client.call_async(
+                ChangeState.Request(
+                    transition=Transition(id=Transition.TRANSITION_ACTIVE_SHUTDOWN)
+                )
+            )
             deadline = time.monotonic() + 10.0
             while not future.done() and time.monotonic() < deadline:
                 executor.spin_once(timeout_sec=0.05)
-            assert future.done() and future.result().success, 'the shutdown transition was not acknowledged'
+            assert future.done() and future.result().success, (
+                'the shutdown transition was not acknowledged'
+            )
             executor.shutdown()
             manager.destroy_node()
         assert node.proc.wait(10.0) == 0, '\n'.join(node.stderr_lines[-30:])
         node._t_err.join(5.0)
-        problems = [line for line in node.stderr_lines if any(word in line for word in STDERR_PROBLEMS)]
+        problems = [
+            line for line in node.stderr_lines if any(word in line for word in STDERR_PROBLEMS)
+        ]
         assert not problems, '\n'.join(node.stderr_lines[-30:])
         assert any('lifecycle shutdown: shutting down' in line for line in node.stderr_lines)
     finally:

@@ -23,7 +23,9 @@ def test_misses_say_why():
     assert 'not the same camera' in cache.match(5.0, 'cam').reason
     assert cache.match(5.0, 'cam').kind == 'other_frame'
     cache.put(4.0, 'cam', 'old')
-    assert cache.match(5.0, 'cam').kind == 'other_frame'  # the image of that moment is another camera's
+    assert (
+        cache.match(5.0, 'cam').kind == 'other_frame'
+    )  # the image of that moment is another camera's
     stale = cache.match(4.5, 'cam')
     assert stale.item is None and '500 ms' in stale.reason and stale.age == pytest.approx(0.5)
     assert stale.kind == 'stale'

@@ -1,4 +1,5 @@
-"""One-Euro filter (less jitter on a noisy constant, little lag on a ramp) and PersonTracker (ids)."""
+"""One-Euro filter (less jitter on a noisy constant, little lag on a ramp) and PersonTracker
+(ids)."""
 
 import numpy as np
 import pytest
@@ -20,13 +21,13 @@ def test_reduces_jitter_on_noisy_constant():
 
 def test_little_lag_on_ramp_with_beta():
     t = np.arange(300) / 30.0
-    ramp = np.repeat((1.0 * t)[:, None], 3, axis=1)          # 1 m/s
+    ramp = np.repeat((1.0 * t)[:, None], 3, axis=1)  # 1 m/s
     slow = run(OneEuroFilter(min_cutoff=1.0, beta=0.0), ramp)
     fast = run(OneEuroFilter(min_cutoff=1.0, beta=5.0), ramp)
     lag_slow = np.abs(slow[100:] - ramp[100:]).mean()
     lag_fast = np.abs(fast[100:] - ramp[100:]).mean()
     assert lag_fast < 0.3 * lag_slow
-    assert lag_fast < 0.05                                    # under 5 cm at 1 m/s
+    assert lag_fast < 0.05  # under 5 cm at 1 m/s
 
 
 def test_reset_forgets_previous_track():
@@ -68,7 +69,9 @@ def test_detector_ids_are_kept():
     state = tracker.update(*frame((100, 200), (400, 200)), stamp=1 / 30, ids=["bob", "alice"])
     assert state.ids == ["bob", "alice"] and state.continuing.all()
     # Integer ids >= 0 count too; -1 and "" mean "none" and get the tracker's own, unused integer.
-    state = tracker.update(*frame((100, 200), (400, 200), (700, 200)), stamp=2 / 30, ids=[5, -1, ""])
+    state = tracker.update(
+        *frame((100, 200), (400, 200), (700, 200)), stamp=2 / 30, ids=[5, -1, ""]
+    )
     assert state.ids[0] == 5 and len(set(map(str, state.ids))) == 3
     assert not {str(i) for i in state.ids[1:]} & {"5", "alice", "bob"}
 
@@ -88,9 +91,15 @@ def test_ids_are_stable_across_frames_in_any_order():
 
 def test_a_track_survives_a_one_frame_gap_and_restarts_cold():
     tracker = PersonTracker(max_age=0.5)
-    a = tracker.update(*frame((100, 200), (400, 200)), stamp=0.0, model_poses=np.zeros((2, 51))).ids
-    tracker.update(*frame((400, 200)), stamp=1 / 30, model_poses=np.zeros((1, 51)))  # the left one is missed
-    back = tracker.update(*frame((104, 200), (400, 200)), stamp=2 / 30, model_poses=np.ones((2, 51)))
+    a = tracker.update(
+        *frame((100, 200), (400, 200)), stamp=0.0, model_poses=np.zeros((2, 51))
+    ).ids
+    tracker.update(
+        *frame((400, 200)), stamp=1 / 30, model_poses=np.zeros((1, 51))
+    )  # the left one is missed
+    back = tracker.update(
+        *frame((104, 200), (400, 200)), stamp=2 / 30, model_poses=np.ones((2, 51))
+    )
     assert back.ids == a
     assert list(back.continuing) == [False, True]  # re-appearing: cold start; the other continues
     assert back.previous[0] is None and back.previous[1] is not None
@@ -101,8 +110,12 @@ def test_a_track_survives_a_one_frame_gap_and_restarts_cold():
 def test_new_ids_after_max_age():
     tracker = PersonTracker(max_age=0.2)
     first = tracker.update(*frame((100, 200)), stamp=0.0).ids
-    tracker.update(*frame((600, 200)), stamp=0.1)  # someone else, far away: the first one is unseen
-    later = tracker.update(*frame((100, 200)), stamp=0.35)  # 0.35 s > max_age since the first was seen
+    tracker.update(
+        *frame((600, 200)), stamp=0.1
+    )  # someone else, far away: the first one is unseen
+    later = tracker.update(
+        *frame((100, 200)), stamp=0.35
+    )  # 0.35 s > max_age since the first was seen
     assert later.ids != first and not later.continuing.any()
     assert first[0] not in tracker.tracks
 
@@ -123,21 +136,40 @@ def test_no_id_switch_for_non_crossing_people_on_a_heldout_clip():
     ids = np.empty(clip["uv"].shape[:2], dtype=object)
     for t in range(len(ids)):
         order = rng.permutation(ids.shape[1])
-        ids[t, order] = tracker.update(clip["uv"][t, order], clip["confidence"][t, order], stamp=t / 30).ids
+        ids[t, order] = tracker.update(
+            clip["uv"][t, order], clip["confidence"][t, order], stamp=t / 30
+        ).ids
     assert id_switches(ids) == 0 and len(set(ids.ravel())) == 3
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--frames", "2"), "frames must be >= 3"),
-    (("--source", "nope"), "unknown sources"),
-    (("--t-start", "0"), "warm_t_start must be in"),
-    (("--warm-steps", "5"), "warm_steps 5 > steps 4"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--frames", "2"), "frames must be >= 3"),
+        (("--source", "nope"), "unknown sources"),
+        (("--t-start", "0"), "warm_t_start must be in"),
+        (("--warm-steps", "5"), "warm_steps 5 > steps 4"),
+    ],
+)
 def test_eval_tracking_rejects_bad_arguments_with_one_line(tmp_path, args, message):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "gfpose_ros.cli", "eval-tracking", *args, "--latency-frames", "0",
-                             "--out", str(tmp_path / "x.json")], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gfpose_ros.cli",
+            "eval-tracking",
+            *args,
+            "--latency-frames",
+            "0",
+            "--out",
+            str(tmp_path / "x.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -21,10 +21,23 @@ MOCAP = os.path.join(REPO, "..", "shared", "data", "mocap")
 BVH = os.path.join(REPO, "..", "shared", "data", "bvh")
 # CMU's BVH joint names for the 17 joints, as the data README gives them: what a user writes.
 CMU_JOINTS = {
-    "hip": ["LeftUpLeg", "RightUpLeg"], "right_hip": "RightUpLeg", "right_knee": "RightLeg", "right_ankle": "RightFoot",
-    "left_hip": "LeftUpLeg", "left_knee": "LeftLeg", "left_ankle": "LeftFoot", "spine": "Spine", "thorax": "Neck",
-    "neck_nose": "Neck1", "head": ["Head", "Head_end"], "left_shoulder": "LeftArm", "left_elbow": "LeftForeArm",
-    "left_wrist": "LeftHand", "right_shoulder": "RightArm", "right_elbow": "RightForeArm", "right_wrist": "RightHand",
+    "hip": ["LeftUpLeg", "RightUpLeg"],
+    "right_hip": "RightUpLeg",
+    "right_knee": "RightLeg",
+    "right_ankle": "RightFoot",
+    "left_hip": "LeftUpLeg",
+    "left_knee": "LeftLeg",
+    "left_ankle": "LeftFoot",
+    "spine": "Spine",
+    "thorax": "Neck",
+    "neck_nose": "Neck1",
+    "head": ["Head", "Head_end"],
+    "left_shoulder": "LeftArm",
+    "left_elbow": "LeftForeArm",
+    "left_wrist": "LeftHand",
+    "right_shoulder": "RightArm",
+    "right_elbow": "RightForeArm",
+    "right_wrist": "RightHand",
 }
 
 
@@ -32,10 +45,22 @@ def small_config(tmp_path, **changes):
     """A config file with one small real source (CMU everyday), written to tmp_path."""
     config = {
         "out_dir": str(tmp_path / "out"),
-        "data": {"sources": [{"name": "everyday", "path": os.path.join(MOCAP, "cmu_everyday_17j_mm.npz"),
-                              "held_out": ["cmu_14_3*"]}]},
-        "model": {"hidden": 32, "blocks": 1}, "batch_size": 32, "total_steps": 4, "checkpoint_every": 2,
-        "validate_every": 2, "validation_samples": 16, "threads": 1,
+        "data": {
+            "sources": [
+                {
+                    "name": "everyday",
+                    "path": os.path.join(MOCAP, "cmu_everyday_17j_mm.npz"),
+                    "held_out": ["cmu_14_3*"],
+                }
+            ]
+        },
+        "model": {"hidden": 32, "blocks": 1},
+        "batch_size": 32,
+        "total_steps": 4,
+        "checkpoint_every": 2,
+        "validate_every": 2,
+        "validation_samples": 16,
+        "threads": 1,
     }
     for key, value in changes.items():
         config[key] = value
@@ -49,30 +74,82 @@ def test_shipped_config_declares_the_four_sources_with_their_splits():
     chosen = {s.name: s for s in training_sources(config)}
     assert list(chosen) == ["bandai", "cmu", "everyday", "hdm05"]
     assert chosen["cmu"].stride == 4 and chosen["bandai"].share == 0.45
-    assert chosen["hdm05"].is_held_out("dg_squat1Reps_001") and not chosen["hdm05"].is_held_out("mm_squat1Reps_037")
+    assert chosen["hdm05"].is_held_out("dg_squat1Reps_001") and not chosen["hdm05"].is_held_out(
+        "mm_squat1Reps_037"
+    )
     assert chosen["hdm05"].activity_of("mm_depositFloorR_019") == "hdm05_depositfloor"
     assert chosen["cmu"].activity_of("test/walking/walking_1") == "cmu_walking"
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"learning_rate": 1e-3}, "unknown key 'learning_rate'"),
-    ({"augmentation": {"stature": [1.5, 1.9]}}, "augmentation: unknown keys ['stature']"),
-    ({"augmentation": {"own_proportions_prob": 1.5}}, "own_proportions_prob must be a probability"),
-    ({"augmentation": {"stature_range": None}}, "stature_range may be null"),
-    ({"augmentation": {"camera_model": "file"}}, "needs augmentation.camera_file"),
-    ({"augmentation": {"definition_jitter": {"elbow": 0.1}}}, "definition_jitter"),
-    ({"data": {"sources": [{"name": "x", "path": "/nonexistent/poses.npz"}]}}, "does not exist"),
-    ({"data": {"sources": [{"name": "x_y", "path": DEFAULT_CONFIG}]}}, "letters, digits and '-'"),
-    ({"data": {"sources": [{"name": "x", "path": DEFAULT_CONFIG, "weight": 1}]}}, "unknown keys ['weight']"),
-    ({"data": {"sources": [{"name": "e", "path": os.path.join(MOCAP, "cmu_everyday_17j_mm.npz"),
-                            "held_out": ["no_such_*"]}]}}, "matches no sequence"),
-    ({"data": {"sources": [{"name": "e", "path": os.path.join(MOCAP, "cmu_everyday_17j_mm.npz")}]}},
-     "held-out (validation) split has no frames"),
-    ({"data": {"sources": [{"name": "e", "path": os.path.join(MOCAP, "cmu_everyday_17j_mm.npz"), "held_out": ["*"]}]}},
-     "no training frames"),
-    ({"data": {"leave_out": ["hdm05"], "sources": [{"name": "e", "path": DEFAULT_CONFIG}]}}, "leave_out names unknown"),
-    ({"total_steps": 0}, "total_steps must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"learning_rate": 1e-3}, "unknown key 'learning_rate'"),
+        ({"augmentation": {"stature": [1.5, 1.9]}}, "augmentation: unknown keys ['stature']"),
+        (
+            {"augmentation": {"own_proportions_prob": 1.5}},
+            "own_proportions_prob must be a probability",
+        ),
+        ({"augmentation": {"stature_range": None}}, "stature_range may be null"),
+        ({"augmentation": {"camera_model": "file"}}, "needs augmentation.camera_file"),
+        ({"augmentation": {"definition_jitter": {"elbow": 0.1}}}, "definition_jitter"),
+        (
+            {"data": {"sources": [{"name": "x", "path": "/nonexistent/poses.npz"}]}},
+            "does not exist",
+        ),
+        (
+            {"data": {"sources": [{"name": "x_y", "path": DEFAULT_CONFIG}]}},
+            "letters, digits and '-'",
+        ),
+        (
+            {"data": {"sources": [{"name": "x", "path": DEFAULT_CONFIG, "weight": 1}]}},
+            "unknown keys ['weight']",
+        ),
+        (
+            {
+                "data": {
+                    "sources": [
+                        {
+                            "name": "e",
+                            "path": os.path.join(MOCAP, "cmu_everyday_17j_mm.npz"),
+                            "held_out": ["no_such_*"],
+                        }
+                    ]
+                }
+            },
+            "matches no sequence",
+        ),
+        (
+            {
+                "data": {
+                    "sources": [
+                        {"name": "e", "path": os.path.join(MOCAP, "cmu_everyday_17j_mm.npz")}
+                    ]
+                }
+            },
+            "held-out (validation) split has no frames",
+        ),
+        (
+            {
+                "data": {
+                    "sources": [
+                        {
+                            "name": "e",
+                            "path": os.path.join(MOCAP, "cmu_everyday_17j_mm.npz"),
+                            "held_out": ["*"],
+                        }
+                    ]
+                }
+            },
+            "no training frames",
+        ),
+        (
+            {"data": {"leave_out": ["hdm05"], "sources": [{"name": "e", "path": DEFAULT_CONFIG}]}},
+            "leave_out names unknown",
+        ),
+        ({"total_steps": 0}, "total_steps must be an integer >= 1"),
+    ],
+)
 def test_a_bad_config_is_one_clear_line(tmp_path, change, message):
     path = small_config(tmp_path, **change)
     with pytest.raises((ConfigError, sources.SourceError, ValueError)) as caught:
@@ -84,9 +161,15 @@ def test_a_bad_config_is_one_clear_line(tmp_path, change, message):
 
 
 def test_gfpose_train_exits_2_with_one_line_on_a_bad_config(tmp_path):
-    path = small_config(tmp_path, data={"sources": [{"name": "x", "path": str(tmp_path / "missing.npz")}]})
-    result = subprocess.run([sys.executable, "-m", "gfpose_ros.cli", "train", "--config", path],
-                            capture_output=True, text=True, timeout=120)
+    path = small_config(
+        tmp_path, data={"sources": [{"name": "x", "path": str(tmp_path / "missing.npz")}]}
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gfpose_ros.cli", "train", "--config", path],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "missing.npz does not exist" in result.stderr
     assert "Traceback" not in result.stderr
@@ -94,8 +177,12 @@ def test_gfpose_train_exits_2_with_one_line_on_a_bad_config(tmp_path):
 
 def test_a_source_with_no_frames_is_refused(tmp_path):
     empty = tmp_path / "empty.npz"
-    np.savez(empty, walk_1=np.zeros((0, 17, 3), np.float32), walk_2=np.zeros((0, 17, 3), np.float32))
-    path = small_config(tmp_path, data={"sources": [{"name": "e", "path": str(empty), "held_out": ["walk_2"]}]})
+    np.savez(
+        empty, walk_1=np.zeros((0, 17, 3), np.float32), walk_2=np.zeros((0, 17, 3), np.float32)
+    )
+    path = small_config(
+        tmp_path, data={"sources": [{"name": "e", "path": str(empty), "held_out": ["walk_2"]}]}
+    )
     with pytest.raises(sources.SourceError, match="empty.npz has no frames"):
         from gfpose_ros.training.train import load_split
 
@@ -104,13 +191,26 @@ def test_a_source_with_no_frames_is_refused(tmp_path):
 
 def test_relative_paths_and_base_files(tmp_path):
     os.symlink(os.path.join(MOCAP, "hdm05_17j_mm.npz"), tmp_path / "mine.npz")
-    (tmp_path / "base.yaml").write_text(yaml.safe_dump({
-        "data": {"sources": [{"name": "mine", "path": "mine.npz", "held_out": ["dg_*"], "stride": 2}]},
-        "total_steps": 7}))
+    (tmp_path / "base.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "data": {
+                    "sources": [
+                        {"name": "mine", "path": "mine.npz", "held_out": ["dg_*"], "stride": 2}
+                    ]
+                },
+                "total_steps": 7,
+            }
+        )
+    )
     (tmp_path / "run.yaml").write_text(yaml.safe_dump({"base": "base.yaml", "total_steps": 9}))
     config = load_config(str(tmp_path / "run.yaml"))
     (source,) = training_sources(config)
-    assert source.path == str(tmp_path / "mine.npz") and source.stride == 2 and config["total_steps"] == 9
+    assert (
+        source.path == str(tmp_path / "mine.npz")
+        and source.stride == 2
+        and config["total_steps"] == 9
+    )
     (tmp_path / "loop.yaml").write_text(yaml.safe_dump({"base": "loop.yaml"}))
     with pytest.raises(ConfigError, match="loop"):
         load_config(str(tmp_path / "loop.yaml"))
@@ -121,10 +221,16 @@ def test_a_bvh_folder_with_a_joint_mapping_is_a_source(tmp_path):
     folder.mkdir()
     os.symlink(os.path.join(BVH, "cmu_01_01.bvh"), folder / "subject1_walk.bvh")
     os.symlink(os.path.join(BVH, "cmu_01_01.bvh"), folder / "subject2_walk.bvh")
-    source = sources.Source(name="lab", path=str(folder), held_out=["subject2_*"], stride=4, joints=CMU_JOINTS,
-                            unit_mm=56.444)
-    (train_name, train_poses), = sources.load_source(source, "train", harmonise_joints=False)
-    (val_name, _), = sources.load_source(source, "val")
+    source = sources.Source(
+        name="lab",
+        path=str(folder),
+        held_out=["subject2_*"],
+        stride=4,
+        joints=CMU_JOINTS,
+        unit_mm=56.444,
+    )
+    ((train_name, train_poses),) = sources.load_source(source, "train", harmonise_joints=False)
+    ((val_name, _),) = sources.load_source(source, "val")
     assert (train_name, val_name) == ("subject1_walk", "subject2_walk")
     preset, _, _ = load_bvh(os.path.join(BVH, "cmu_01_01.bvh"))  # the importer's own CMU mapping
     np.testing.assert_allclose(train_poses, preset[::4] / 1000, atol=1e-6)
@@ -132,37 +238,59 @@ def test_a_bvh_folder_with_a_joint_mapping_is_a_source(tmp_path):
         sources.Source(name="lab", path=str(folder), joints={"hip": "Hips"}, unit_mm=10)
     with pytest.raises(sources.SourceError, match="missing for the custom mapping"):
         bad = dict(CMU_JOINTS, spine="Spine9")
-        sources.load_source(sources.Source(name="lab", path=str(folder), joints=bad, unit_mm=1.0), "all")
+        sources.load_source(
+            sources.Source(name="lab", path=str(folder), joints=bad, unit_mm=1.0), "all"
+        )
 
 
 def test_harmonised_convention():
     poses = np.load(os.path.join(MOCAP, "hdm05_17j_mm.npz"))["mm_squat1Reps_037"][::10] / 1000
     out = sources.harmonise(poses)
-    np.testing.assert_allclose(out[:, 0], 0.5 * (poses[:, 1] + poses[:, 4]))  # pelvis = hip midpoint
-    np.testing.assert_allclose(out[:, 8], 0.5 * (poses[:, 11] + poses[:, 14]))  # thorax = shoulder midpoint
+    np.testing.assert_allclose(
+        out[:, 0], 0.5 * (poses[:, 1] + poses[:, 4])
+    )  # pelvis = hip midpoint
+    np.testing.assert_allclose(
+        out[:, 8], 0.5 * (poses[:, 11] + poses[:, 14])
+    )  # thorax = shoulder midpoint
     limbs = [1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14, 15, 16]
     np.testing.assert_array_equal(out[:, limbs], poses[:, limbs])  # limbs and head top as captured
     np.testing.assert_allclose(sources.harmonise(out), out, atol=1e-6)  # idempotent
     # The spine sits halfway up the trunk, off the pelvis-thorax line by the source's own bend.
     trunk = out[:, 8] - out[:, 0]
-    along = ((out[:, 7] - out[:, 0]) * trunk).sum(-1) / (trunk ** 2).sum(-1)
+    along = ((out[:, 7] - out[:, 0]) * trunk).sum(-1) / (trunk**2).sum(-1)
     np.testing.assert_allclose(along, 0.5, atol=1e-9)
     offsets = sources.convention_offsets(poses)
-    assert 0.02 < offsets["thorax"]["distance"] < 0.06  # HDM05's thorax is ~33 mm off the shoulders' midpoint
+    assert (
+        0.02 < offsets["thorax"]["distance"] < 0.06
+    )  # HDM05's thorax is ~33 mm off the shoulders' midpoint
 
 
 def test_augmentation_keeps_own_proportions_or_sets_adult_ones():
-    poses = torch.from_numpy(sources.harmonise(
-        np.load(os.path.join(MOCAP, "hdm05_17j_mm.npz"))["bk_squat1Reps_013"][:64] / 1000))
+    poses = torch.from_numpy(
+        sources.harmonise(
+            np.load(os.path.join(MOCAP, "hdm05_17j_mm.npz"))["bk_squat1Reps_013"][:64] / 1000
+        )
+    )
     g = torch.Generator().manual_seed(0)
     own = data.AugmentConfig(own_proportions_prob=1.0, stature_range=None)
-    np.testing.assert_allclose(data.target_bone_lengths(poses, own, g).numpy(),
-                               np.linalg.norm((poses[:, 1:] - poses[:, [0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15]]).numpy(), axis=-1))
-    scaled = data.AugmentConfig(own_proportions_prob=1.0, stature_range=(1.6, 1.6), bone_jitter=0.0)
+    np.testing.assert_allclose(
+        data.target_bone_lengths(poses, own, g).numpy(),
+        np.linalg.norm(
+            (
+                poses[:, 1:] - poses[:, [0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15]]
+            ).numpy(),
+            axis=-1,
+        ),
+    )
+    scaled = data.AugmentConfig(
+        own_proportions_prob=1.0, stature_range=(1.6, 1.6), bone_jitter=0.0
+    )
     lengths = data.target_bone_lengths(poses, scaled, g)
     from gfpose_ros.skeleton import stature
 
-    np.testing.assert_allclose(stature(data.set_bone_lengths(poses, lengths).numpy()), 1.6, rtol=1e-6)
+    np.testing.assert_allclose(
+        stature(data.set_bone_lengths(poses, lengths).numpy()), 1.6, rtol=1e-6
+    )
     ratio = lengths / data.target_bone_lengths(poses, own, g)
     assert float(ratio.std(1).max()) < 1e-6  # own proportions: one scale for every bone
     moved = data.vary_definitions(poses, {"thorax_height": 0.05}, g)
@@ -174,20 +302,51 @@ def test_real_cameras_from_a_file(tmp_path):
     # A lab camera 4 m from the area's centre, 1.6 m high, looking along +y (optical z = world y).
     R = [[1, 0, 0], [0, 0, -1], [0, 1, 0]]
     t = (-np.array(R) @ np.array([0.0, -4.0, 1.6])).tolist()
-    (tmp_path / "cameras.yaml").write_text(yaml.safe_dump({"cameras": [
-        {"K": [[1000, 0, 640], [0, 1000, 360], [0, 0, 1]], "R": R, "t": t, "image_size": [1280, 720]}]}))
-    cfg = data.AugmentConfig(camera_model="file", camera_file=str(tmp_path / "cameras.yaml"),
-                             person_area=((-0.5, 0.5), (-0.5, 0.5)))
-    poses = torch.from_numpy(sources.harmonise(
-        np.load(os.path.join(MOCAP, "hdm05_17j_mm.npz"))["bk_squat1Reps_013"][:32] / 1000))
+    (tmp_path / "cameras.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "cameras": [
+                    {
+                        "K": [[1000, 0, 640], [0, 1000, 360], [0, 0, 1]],
+                        "R": R,
+                        "t": t,
+                        "image_size": [1280, 720],
+                    }
+                ]
+            }
+        )
+    )
+    cfg = data.AugmentConfig(
+        camera_model="file",
+        camera_file=str(tmp_path / "cameras.yaml"),
+        person_area=((-0.5, 0.5), (-0.5, 0.5)),
+    )
+    poses = torch.from_numpy(
+        sources.harmonise(
+            np.load(os.path.join(MOCAP, "hdm05_17j_mm.npz"))["bk_squat1Reps_013"][:32] / 1000
+        )
+    )
     view = data.augment(poses, cfg, torch.Generator().manual_seed(0))
     depth = view["pose_cam"][:, 0, 2]
     assert ((depth > 3.4) & (depth < 4.6)).all()  # the person stands in the area, 3.5-4.5 m away
-    assert (view["K"][:, 0, 0] == 1000).all() and (view["image_size"] == torch.tensor([1280.0, 720.0])).all()
+    assert (view["K"][:, 0, 0] == 1000).all() and (
+        view["image_size"] == torch.tensor([1280.0, 720.0])
+    ).all()
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"cameras": [{"K": [[1, 0, 0], [0, 1, 0], [0, 0, 1]], "R": [[2, 0, 0], [0, 1, 0],
-                                                                                            [0, 0, 1]],
-                                                "t": [0, 0, 0], "image_size": [640, 480]}]}))
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "cameras": [
+                    {
+                        "K": [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+                        "R": [[2, 0, 0], [0, 1, 0], [0, 0, 1]],
+                        "t": [0, 0, 0],
+                        "image_size": [640, 480],
+                    }
+                ]
+            }
+        )
+    )
     with pytest.raises(ValueError, match="not a rotation"):
         data.AugmentConfig(camera_model="file", camera_file=str(bad))
 
@@ -195,15 +354,22 @@ def test_real_cameras_from_a_file(tmp_path):
 def test_leave_one_source_out_split(tmp_path):
     config = load_config(os.path.join(REPO, "config", "train_without_hdm05.yaml"))
     assert [s.name for s in training_sources(config)] == ["bandai", "cmu", "everyday"]
-    arrays = make_eval_set(os.path.join(REPO, "config", "train_without_hdm05.yaml"), ["hdm05"], "all",
-                           frames_per_sequence=1, occlusion_prob=0.0)
+    arrays = make_eval_set(
+        os.path.join(REPO, "config", "train_without_hdm05.yaml"),
+        ["hdm05"],
+        "all",
+        frames_per_sequence=1,
+        occlusion_prob=0.0,
+    )
     groups = arrays["group"]
     assert all(g.startswith("hdm05_") for g in groups)
     archive = np.load(os.path.join(MOCAP, "hdm05_17j_mm.npz"))
     held_out = sum(name.startswith("dg_") for name in archive.files)
-    # Every sequence of every actor, not only the held-out one (less the views with < 6 joints in the image).
+    # Every sequence of every actor, not only the held-out one (less the views with < 6 joints in
+    # the image).
     assert held_out < 0.9 * len(archive.files) < len(groups) <= len(archive.files)
-    # Natural proportions: HDM05's actors are taller than the other rigs, and differ from each other.
+    # Natural proportions: HDM05's actors are taller than the other rigs, and differ from each
+    # other.
     from gfpose_ros.skeleton import stature
 
     assert stature(arrays["poses_3d"] / 1000).std() > 0.03
@@ -212,12 +378,32 @@ def test_leave_one_source_out_split(tmp_path):
 def test_torchrun_two_processes_write_one_checkpoint(tmp_path):
     path = small_config(tmp_path)
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                             "--master_port", str(29500 + os.getpid() % 1000), "-m", "gfpose_ros.cli", "train",
-                             "--config", path], capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(29500 + os.getpid() % 1000),
+            "-m",
+            "gfpose_ros.cli",
+            "train",
+            "--config",
+            path,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     out = tmp_path / "out"
     assert sorted(os.listdir(out)) == ["ema.pt", "last.pt", "log.jsonl"]
     state = torch.load(out / "last.pt", weights_only=False)
     assert state["step"] == 4
-    assert len((out / "log.jsonl").read_text().splitlines()) == 2  # rank 0 alone validates and writes
+    assert (
+        len((out / "log.jsonl").read_text().splitlines()) == 2
+    )  # rank 0 alone validates and writes

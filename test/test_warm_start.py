@@ -1,4 +1,5 @@
-"""Warm-start (SDEdit) DDIM: the samplers, the tracking graph, and the Lifter over held-out clips."""
+"""Warm-start (SDEdit) DDIM: the samplers, the tracking graph, and the Lifter over held-out
+clips."""
 
 import pytest
 import torch
@@ -13,10 +14,12 @@ D = 51
 
 def gaussian_denoiser(mean, var):
     """Exact x0 = E[x0 | x_t] for data ~ N(mean, var I): a denoiser with a known answer."""
+
     def denoiser(x, t):
         alpha, sigma = alpha_sigma(t)
-        gain = alpha * var / (alpha ** 2 * var + sigma ** 2)
+        gain = alpha * var / (alpha**2 * var + sigma**2)
         return mean + gain * (x - alpha * mean)
+
     return denoiser
 
 
@@ -35,7 +38,7 @@ def test_small_t_start_stays_near_previous_pose():
     g = torch.Generator().manual_seed(1)
     mean = torch.randn(D, generator=g)
     denoiser = gaussian_denoiser(mean, 1.0)
-    x_prev = mean + torch.randn(16, D, generator=g)   # in-distribution previous poses
+    x_prev = mean + torch.randn(16, D, generator=g)  # in-distribution previous poses
     noise = torch.randn(16, D, generator=g)
     warm = sample_ddim_warm(denoiser, x_prev, noise, steps=4, t_start=0.05)
     cold = sample_ddim(denoiser, noise, steps=4)
@@ -67,12 +70,17 @@ def test_shipped_model_warm_start_is_more_consistent_between_frames():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     net = load_network(os.path.join(root, "models", "gfpose_mlp512.pt"))
     demo = np.load(os.path.join(root, "data", "demo_sequence.npz"))
-    xy = torch.as_tensor(pixels_to_normalized(demo["keypoints_2d"][:20], demo["intrinsics"]), dtype=torch.float32)
+    xy = torch.as_tensor(
+        pixels_to_normalized(demo["keypoints_2d"][:20], demo["intrinsics"]), dtype=torch.float32
+    )
     mask = torch.as_tensor(demo["confidence"][:20] > 0.3, dtype=torch.float32)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         embedding = net.embed_condition(make_condition(xy, mask))
-        denoiser = lambda x, t, e=embedding: net.denoise(x, t, e)
+
+        def denoiser(x, t, e=embedding):
+            return net.denoise(x, t, e)
+
         noise = torch.randn(20, 51, generator=g)
         cold = sample_ddim(denoiser, noise, steps=8)
         # Warm frame i from the cold result of frame i-1, with fresh noise.
@@ -80,8 +88,11 @@ def test_shipped_model_warm_start_is_more_consistent_between_frames():
         fresh = torch.randn(20, 51, generator=g)
         cold_fresh = sample_ddim(denoiser, fresh, steps=8)
         warm = sample_ddim_warm(denoiser, prev, fresh, steps=4, t_start=0.1)
+
     # Mean joint jump (metres) from the previous frame's pose, both lifts with fresh noise.
-    jump = lambda x: float((x[1:] - prev[1:]).view(-1, 17, 3).norm(dim=-1).mean() * POSE_SCALE)
+    def jump(x):
+        return float((x[1:] - prev[1:]).view(-1, 17, 3).norm(dim=-1).mean() * POSE_SCALE)
+
     cold_jump, warm_jump = jump(cold_fresh), jump(warm)
     assert warm_jump < 0.8 * cold_jump, (warm_jump, cold_jump)
 
@@ -104,7 +115,9 @@ def test_tracked_sampler_runs_cold_and_warm_rows_side_by_side():
     warm = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
     mixed = sample_ddim_tracked(denoiser, noise, x_prev, warm, steps=2, t_start=0.4)
     on = warm > 0
-    torch.testing.assert_close(mixed[on], sample_ddim_warm(denoiser, x_prev[on], noise[on], steps=2, t_start=0.4))
+    torch.testing.assert_close(
+        mixed[on], sample_ddim_warm(denoiser, x_prev[on], noise[on], steps=2, t_start=0.4)
+    )
     torch.testing.assert_close(mixed[~on], sample_ddim(denoiser, noise[~on], steps=2))
 
 
@@ -120,7 +133,9 @@ def test_warm_graph_onnx_matches_torch(tmp_path, net):
     from gfpose_ros import backends
     from gfpose_ros.export import WARM_INPUT_NAMES, WarmSamplerGraph, example_inputs
 
-    path = backends.onnx_path_for(os.path.join(ROOT, "models", "gfpose_mlp512.pt"), 2, str(tmp_path), t_start=0.4)
+    path = backends.onnx_path_for(
+        os.path.join(ROOT, "models", "gfpose_mlp512.pt"), 2, str(tmp_path), t_start=0.4
+    )
     assert path.endswith("_k2_warm0.4.onnx")
     ort_backend = backends.OnnxRuntimeBackend(path)
     assert ort_backend.input_names == WARM_INPUT_NAMES
@@ -147,7 +162,9 @@ def lifter():
     from gfpose_ros.lifter import Lifter
 
     torch.set_num_threads(1)
-    return Lifter(backend="torch", num_hypotheses=20, steps=4, seed=0)  # default warm starts: 2 steps from t = 0.2
+    return Lifter(
+        backend="torch", num_hypotheses=20, steps=4, seed=0
+    )  # default warm starts: 2 steps from t = 0.2
 
 
 @pytest.fixture(scope="module")
@@ -180,12 +197,16 @@ def test_tracked_lifting_makes_one_backend_call_per_frame(lifter, clip):
         for t in range(6):
             people = [0] if t < 3 else [0, 1]  # the second person walks in at frame 3
             before = cold.calls + warm.calls
-            result, state = tracked.lift(clip["uv"][t, people], clip["confidence"][t, people], clip["intrinsics"], t / 30)
+            result, state = tracked.lift(
+                clip["uv"][t, people], clip["confidence"][t, people], clip["intrinsics"], t / 30
+            )
             assert cold.calls + warm.calls == before + 1
             assert result.poses.shape == (len(people), 17, 3)
             starts = [p is not None for p in state.previous]
             assert starts == ([False] if t == 0 else [True] if t < 3 else [True, t > 3])
-        assert cold.calls == 1 and warm.calls == 5  # only the very first frame has nobody to warm-start
+        assert (
+            cold.calls == 1 and warm.calls == 5
+        )  # only the very first frame has nobody to warm-start
     finally:
         lifter.backend, lifter._warm_backend = cold.backend, warm.backend
 
@@ -193,20 +214,40 @@ def test_tracked_lifting_makes_one_backend_call_per_frame(lifter, clip):
 def test_warm_starts_cut_jitter_on_a_heldout_clip(lifter, clip):
     """Two held-out people, 45 frames at 30 fps: tracked warm starts (2 steps) against independent
     cold frames (4 steps), 20 hypotheses each; and the optional One-Euro smoothing on top."""
-    from gfpose_ros.evaluation.eval_tracking import DEFAULT_SMOOTHING, acceleration_error, id_switches, lift_clip
+    from gfpose_ros.evaluation.eval_tracking import (
+        DEFAULT_SMOOTHING,
+        acceleration_error,
+        id_switches,
+        lift_clip,
+    )
 
     runs = {}
-    for mode, tracking in (("independent", None), ("tracked", {}), ("smoothed", {"smoothing": DEFAULT_SMOOTHING})):
-        poses, ids, evaluations, _ = lift_clip(lifter, clip, np.random.default_rng(1), 30.0, tracking)
+    for mode, tracking in (
+        ("independent", None),
+        ("tracked", {}),
+        ("smoothed", {"smoothing": DEFAULT_SMOOTHING}),
+    ):
+        poses, ids, evaluations, _ = lift_clip(
+            lifter, clip, np.random.default_rng(1), 30.0, tracking
+        )
         truth = clip["poses_3d"]
-        mpjpe = np.linalg.norm((poses - poses[..., :1, :]) - (truth - truth[..., :1, :]), axis=-1).mean() * 1000
+        mpjpe = (
+            np.linalg.norm(
+                (poses - poses[..., :1, :]) - (truth - truth[..., :1, :]), axis=-1
+            ).mean()
+            * 1000
+        )
         jitter = np.mean([acceleration_error(poses[:, p], truth[:, p]) for p in range(2)])
         runs[mode] = (mpjpe, jitter, evaluations.mean())
         if tracking is not None:
             assert id_switches(ids) == 0
-    (cold_mpjpe, cold_jitter, cold_evals), (warm_mpjpe, warm_jitter, warm_evals) = runs["independent"], runs["tracked"]
+    (cold_mpjpe, cold_jitter, cold_evals), (warm_mpjpe, warm_jitter, warm_evals) = (
+        runs["independent"],
+        runs["tracked"],
+    )
     # Measured (torch, 1 thread, t_start 0.2): MPJPE / jitter (mm/frame^2) cold 50.0 / 47.0, warm
-    # 47.0 / 35.1, warm + One-Euro 47.4 / 16.2. (t = 0.03 gave 38.3 / 18.4 here, but shrinks the body over
+    # 47.0 / 35.1, warm + One-Euro 47.4 / 16.2. (t = 0.03 gave 38.3 / 18.4 here, but shrinks the
+    # body over
     # time: see lifter.DEFAULT_WARM_T_START.)
     assert warm_evals < cold_evals  # 2 network evaluations per frame after the first, not 4
     assert warm_jitter < 0.85 * cold_jitter, runs

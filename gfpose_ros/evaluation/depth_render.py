@@ -1,4 +1,5 @@
-"""Synthetic depth images of a 3D pose, to evaluate depth-assisted positioning (not used by the node).
+"""Synthetic depth images of a 3D pose, to evaluate depth-assisted positioning (not used by the
+node).
 
 A view is the body (capsules around the bones, body_surface.BODY_CAPSULES), z-buffered in
 front of a floor and a wall, optionally behind an occluder, then spoiled the way a stereo or
@@ -18,26 +19,35 @@ from ..camera import pixels_to_normalized, project
 
 @dataclass(frozen=True)
 class SensorModel:
-    noise_quadratic: float = 0.001     # std per metre squared of depth: 1 mm at 1 m, 36 mm at 6 m
-    noise_floor: float = 0.002         # std at any depth, metres
-    correlated_share: float = 0.5      # share of the noise variance shared by a block of pixels
-    block: int = 8                     # pixels per side of a correlated block
-    edge_jump: float = 0.1             # a depth step (m) between neighbours that makes an edge
-    edge_prob: float = 0.5             # share of edge pixels that fly (mix foreground and background)
-    hole_fraction: float = 0.01        # isolated pixels with no data
-    hole_blobs: int = 3                # discs with no data ...
-    blob_radius: tuple = (2, 12)       # ... of this radius range in pixels
-    min_range: float = 0.3             # no data nearer or farther than these, metres
+    noise_quadratic: float = 0.001  # std per metre squared of depth: 1 mm at 1 m, 36 mm at 6 m
+    noise_floor: float = 0.002  # std at any depth, metres
+    correlated_share: float = 0.5  # share of the noise variance shared by a block of pixels
+    block: int = 8  # pixels per side of a correlated block
+    edge_jump: float = 0.1  # a depth step (m) between neighbours that makes an edge
+    edge_prob: float = 0.5  # share of edge pixels that fly (mix foreground and background)
+    hole_fraction: float = 0.01  # isolated pixels with no data
+    hole_blobs: int = 3  # discs with no data ...
+    blob_radius: tuple = (2, 12)  # ... of this radius range in pixels
+    min_range: float = 0.3  # no data nearer or farther than these, metres
     max_range: float = 10.0
 
 
-IDEAL = SensorModel(noise_quadratic=0.0, noise_floor=0.0, edge_prob=0.0, hole_fraction=0.0, hole_blobs=0,
-                    max_range=np.inf, min_range=0.0)
+IDEAL = SensorModel(
+    noise_quadratic=0.0,
+    noise_floor=0.0,
+    edge_prob=0.0,
+    hole_fraction=0.0,
+    hole_blobs=0,
+    max_range=np.inf,
+    min_range=0.0,
+)
 
 
 @dataclass(frozen=True)
 class Occluder:
-    """A flat board facing the camera at ``depth`` metres, covering the pixel box (u0, v0, u1, v1)."""
+    """A flat board facing the camera at ``depth`` metres, covering the pixel box (u0, v0, u1,
+    v1)."""
+
     box: tuple
     depth: float
 
@@ -99,7 +109,10 @@ def room_planes(pose, up, floor_below=0.08, wall_behind=2.0):
     floor's level (a virtual camera looking up at the person) gets no floor, only the wall."""
     pose = np.asarray(pose, dtype=np.float64)
     up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
-    floor = (up, float((pose @ up).min() - floor_below))  # the camera (origin) is above it if offset < 0
+    floor = (
+        up,
+        float((pose @ up).min() - floor_below),
+    )  # the camera (origin) is above it if offset < 0
     forward = np.array([0.0, 0.0, 1.0]) - up * up[2]  # the viewing direction, made horizontal
     forward = forward / max(np.linalg.norm(forward), 1e-6)
     wall = (forward, float(pose[0] @ forward + wall_behind))
@@ -113,11 +126,14 @@ def occluder_over(pose, K, joints, gap, margin=0.15):
     uv = project(pose, np.asarray(K, dtype=np.float64))
     grow = margin * (uv[:, 1].max() - uv[:, 1].min())
     lo, hi = uv[list(joints)].min(0) - grow, uv[list(joints)].max(0) + grow
-    return Occluder(box=(lo[0], lo[1], hi[0], hi[1]), depth=float(pose[list(joints), 2].min() - gap))
+    return Occluder(
+        box=(lo[0], lo[1], hi[0], hi[1]), depth=float(pose[list(joints), 2].min() - gap)
+    )
 
 
 def scene_depth(pose, K, image_size, planes=(), occluder=None, girth=1.0):
-    """Clean depth (H, W) of the body in front of the planes and behind the occluder; inf = nothing."""
+    """Clean depth (H, W) of the body in front of the planes and behind the occluder; inf =
+    nothing."""
     depth = body_depth(pose, K, image_size, girth)
     directions = pixel_rays(K, image_size) if planes else None
     for normal, offset in planes:
@@ -130,7 +146,7 @@ def with_occluder(depth, occluder):
     depth = depth.copy()
     u0, v0, u1, v1 = (int(round(c)) for c in occluder.box)
     u0, v0 = max(u0, 0), max(v0, 0)
-    region = depth[v0:max(v1, v0), u0:max(u1, u0)]
+    region = depth[v0 : max(v1, v0), u0 : max(u1, u0)]
     np.minimum(region, occluder.depth, out=region)
     return depth
 
@@ -140,9 +156,11 @@ def sensor_effects(depth, sensor, rng):
     height, width = depth.shape
     depth = np.where(np.isfinite(depth), depth, 0.0).astype(np.float32)
     depth = _flying_pixels(depth, sensor, rng)
-    sigma = sensor.noise_floor + sensor.noise_quadratic * depth ** 2
+    sigma = sensor.noise_floor + sensor.noise_quadratic * depth**2
     iid = rng.standard_normal(depth.shape, dtype=np.float32)
-    blocks = rng.standard_normal((height // sensor.block + 1, width // sensor.block + 1), dtype=np.float32)
+    blocks = rng.standard_normal(
+        (height // sensor.block + 1, width // sensor.block + 1), dtype=np.float32
+    )
     shared = np.repeat(np.repeat(blocks, sensor.block, 0), sensor.block, 1)[:height, :width]
     c = sensor.correlated_share
     noisy = depth + sigma * (np.sqrt(1 - c) * iid + np.sqrt(c) * shared)
@@ -176,10 +194,12 @@ def _punch_blobs(valid, sensor, rng):
         u0, u1 = int(max(cu - r, 0)), int(min(cu + r + 1, width))
         v0, v1 = int(max(cv - r, 0)), int(min(cv + r + 1, height))
         v, u = np.mgrid[v0:v1, u0:u1]
-        valid[v0:v1, u0:u1] &= (u - cu) ** 2 + (v - cv) ** 2 > r ** 2
+        valid[v0:v1, u0:u1] &= (u - cu) ** 2 + (v - cv) ** 2 > r**2
 
 
-def render_depth(pose, K, image_size, seed=0, planes=(), occluder=None, sensor=SensorModel(), girth=1.0):
+def render_depth(
+    pose, K, image_size, seed=0, planes=(), occluder=None, sensor=SensorModel(), girth=1.0
+):
     """A sensor's depth image (H, W) float32 metres, 0 = no data, of ``pose`` (17, 3) metres in the
     camera frame, seen with intrinsics K (3, 3) at ``image_size`` (width, height). ``planes``:
     (normal, offset) background planes (``room_planes``); ``girth`` scales every capsule's radius

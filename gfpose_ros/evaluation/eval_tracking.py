@@ -13,7 +13,8 @@ move in the image.) Every frame is lifted three ways:
 
 Reported: MPJPE (root-relative), the absolute root error (all frames, and each clip's last
 third, where a warm start that drifts shows), jitter as the mean per-joint acceleration error
-against the ground truth (root-relative, mm/frame^2), ID switches, network evaluations per frame, and the
+against the ground truth (root-relative, mm/frame^2), ID switches, network evaluations per frame,
+and the
 per-frame latency of the cold and the warm graph.
 """
 
@@ -40,10 +41,14 @@ DEFAULT_SMOOTHING = {"min_cutoff": 2.0, "beta": 20.0, "d_cutoff": 1.0}
 
 
 def heldout_sequences(config_path, source_name, frames):
-    """[(name, poses (T, 17, 3) metres, z up)] of the source's held-out split with >= frames frames."""
+    """[(name, poses (T, 17, 3) metres, z up)] of the source's held-out split with >= frames
+    frames."""
     config, (source,) = _eval_sources(config_path, [source_name])
-    items = [(name, poses) for name, poses in load_source(source, "val", config["data"]["harmonise_joints"])
-             if len(poses) >= frames]
+    items = [
+        (name, poses)
+        for name, poses in load_source(source, "val", config["data"]["harmonise_joints"])
+        if len(poses) >= frames
+    ]
     if not items:
         raise ValueError(f"no held-out sequence of source {source_name} has {frames} frames")
     return items
@@ -77,12 +82,24 @@ def fixed_camera(bodies):
     joints = np.concatenate([b.reshape(-1, 3) for b in bodies])
     height = np.mean([b[:, 0, 2].mean() for b in bodies])
     half_w, half_h = IMAGE_SIZE[0] / 2 - MARGIN, IMAGE_SIZE[1] / 2 - MARGIN
-    depth = np.maximum.reduce([np.full(len(joints), MIN_DEPTH), np.abs(joints[:, 0]) * FOCAL / half_w,
-                               np.abs(joints[:, 2] - height) * FOCAL / half_h])
+    depth = np.maximum.reduce(
+        [
+            np.full(len(joints), MIN_DEPTH),
+            np.abs(joints[:, 0]) * FOCAL / half_w,
+            np.abs(joints[:, 2] - height) * FOCAL / half_h,
+        ]
+    )
     centre = np.array([0.0, (joints[:, 1] - depth).min(), height])
-    R = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # rows: right, down, forward
-    K = np.array([[FOCAL, 0.0, IMAGE_SIZE[0] / 2], [0.0, FOCAL, IMAGE_SIZE[1] / 2], [0.0, 0.0, 1.0]])
-    return tuple(torch.as_tensor(a, dtype=torch.float64)[None] for a in (R, centre, K, np.array(IMAGE_SIZE, float)))
+    R = np.array(
+        [[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]
+    )  # rows: right, down, forward
+    K = np.array(
+        [[FOCAL, 0.0, IMAGE_SIZE[0] / 2], [0.0, FOCAL, IMAGE_SIZE[1] / 2], [0.0, 0.0, 1.0]]
+    )
+    return tuple(
+        torch.as_tensor(a, dtype=torch.float64)[None]
+        for a in (R, centre, K, np.array(IMAGE_SIZE, float))
+    )
 
 
 def _overlap_in_image(bodies, camera):
@@ -102,7 +119,7 @@ def make_clip(sequences, frames, rng, noise, generator):
     bodies = []
     for _, poses in sequences:
         start = int(rng.integers(0, len(poses) - frames + 1))
-        bodies.append(along_view_axis(poses[start:start + frames].astype(np.float64), rng))
+        bodies.append(along_view_axis(poses[start : start + frames].astype(np.float64), rng))
     gap = 0.6
     for _ in range(20):  # perspective can bring far and near bodies together: widen until apart
         placed = side_by_side(bodies, gap)
@@ -116,12 +133,18 @@ def make_clip(sequences, frames, rng, noise, generator):
     world = torch.as_tensor(np.stack(placed, 1).reshape(-1, NUM_JOINTS, 3))  # frame-major
     view = data.observe(world, cfg, generator, camera=camera)
     shape = (frames, len(bodies), NUM_JOINTS)
-    return {"uv": view["uv"].numpy().reshape(shape + (2,)), "confidence": view["confidence"].numpy().reshape(shape),
-            "poses_3d": view["pose_cam"].numpy().reshape(shape + (3,)), "intrinsics": camera[2][0].numpy(),
-            "names": [n for n, _ in sequences]}
+    return {
+        "uv": view["uv"].numpy().reshape(shape + (2,)),
+        "confidence": view["confidence"].numpy().reshape(shape),
+        "poses_3d": view["pose_cam"].numpy().reshape(shape + (3,)),
+        "intrinsics": camera[2][0].numpy(),
+        "names": [n for n, _ in sequences],
+    }
 
 
-def make_clips(config_path=None, source_name="cmu", clips=8, people=(3, 2), frames=90, noise=0.01, seed=0):
+def make_clips(
+    config_path=None, source_name="cmu", clips=8, people=(3, 2), frames=90, noise=0.01, seed=0
+):
     """``clips`` clips of ``frames`` frames; clip k has people[k % len(people)] held-out sequences,
     dealt from a shuffled list so that every sequence is used before any is used again."""
     if frames < 3:
@@ -132,7 +155,10 @@ def make_clips(config_path=None, source_name="cmu", clips=8, people=(3, 2), fram
     generator = torch.Generator().manual_seed(seed)
     items = heldout_sequences(config_path, source_name, frames)
     if max(people) > len(items):
-        raise ValueError(f"{max(people)} people per clip, but only {len(items)} held-out sequences have {frames} frames")
+        raise ValueError(
+            f"{max(people)} people per clip, but only {len(items)} held-out sequences have "
+            f"{frames} frames"
+        )
     deck, result = [], []
     for k in range(clips):
         count = people[k % len(people)]
@@ -149,6 +175,7 @@ def make_clips(config_path=None, source_name="cmu", clips=8, people=(3, 2), fram
 
 def acceleration_error(pred, gt):
     """Mean per-joint error of the acceleration, (T, 17, 3) root-relative metres -> mm/frame^2."""
+
     def acceleration(x):
         x = x - x[:, :1]
         return x[2:] - 2 * x[1:-1] + x[:-2]
@@ -164,16 +191,25 @@ def lift_clip(lifter, clip, rng, frame_rate, tracking=None):
     poses = np.zeros(clip["poses_3d"].shape)
     ids = np.full((frames, people), -1, dtype=object)
     evaluations, warm = np.zeros(frames), np.zeros(frames)
-    tracked = None if tracking is None else TrackedLifter(
-        lifter, PersonTracker(confidence_threshold=lifter.confidence_threshold), **tracking)
+    tracked = (
+        None
+        if tracking is None
+        else TrackedLifter(
+            lifter, PersonTracker(confidence_threshold=lifter.confidence_threshold), **tracking
+        )
+    )
     for t in range(frames):
         if tracked is None:
             poses[t] = lifter.lift(clip["uv"][t], clip["confidence"][t], clip["intrinsics"]).poses
             evaluations[t] = lifter.steps
             continue
         order = rng.permutation(people)  # the tracker must not rely on the detector's order
-        result, state = tracked.lift(clip["uv"][t, order], clip["confidence"][t, order], clip["intrinsics"],
-                                     stamp=t / frame_rate)
+        result, state = tracked.lift(
+            clip["uv"][t, order],
+            clip["confidence"][t, order],
+            clip["intrinsics"],
+            stamp=t / frame_rate,
+        )
         poses[t, order] = result.poses
         ids[t, order] = state.ids
         starts = [p is not None and tracked.warm_start for p in state.previous]
@@ -197,10 +233,15 @@ def latency(lifter, people, frames, warmup=20, seed=0):
 
     uv, confidence, K = synthetic_frame(people, np.random.default_rng(seed))
     previous = list(lifter.lift(uv, confidence, K).model_poses)
-    inputs = {name: t.numpy() for name, t in zip(WARM_INPUT_NAMES, example_inputs(people * lifter.num_hypotheses, True))}
+    inputs = {
+        name: t.numpy()
+        for name, t in zip(WARM_INPUT_NAMES, example_inputs(people * lifter.num_hypotheses, True))
+    }
     rows = []
-    for graph, kwargs, steps, backend in (("cold", {}, lifter.steps, lifter.backend),
-                                          ("warm", {"previous": previous}, lifter.warm_steps, lifter.warm_backend())):
+    for graph, kwargs, steps, backend in (
+        ("cold", {}, lifter.steps, lifter.backend),
+        ("warm", {"previous": previous}, lifter.warm_steps, lifter.warm_backend()),
+    ):
         # The same seed: time_frames lifts the same synthetic frame as above, so previous fits it.
         stats = time_frames(lifter, people, frames, warmup, np.random.default_rng(seed), **kwargs)
         calls = []
@@ -208,90 +249,175 @@ def latency(lifter, people, frames, warmup=20, seed=0):
             started = time.perf_counter()
             backend(inputs)  # the cold graph reads the inputs it has and ignores x_prev and warm
             calls.append(time.perf_counter() - started)
-        rows.append({"graph": graph, "people": people, "hypotheses": lifter.num_hypotheses,
-                     "network_evaluations": steps, **stats,
-                     "graph_call_p50_ms": float(np.median(calls[warmup:]) * 1000)})
+        rows.append(
+            {
+                "graph": graph,
+                "people": people,
+                "hypotheses": lifter.num_hypotheses,
+                "network_evaluations": steps,
+                **stats,
+                "graph_call_p50_ms": float(np.median(calls[warmup:]) * 1000),
+            }
+        )
     return rows
 
 
-def evaluate_tracking(config_path=None, source_name="cmu", clips=8, people=(3, 2), frames=90, noise=0.01,
-                      model_path=None, backend="onnxruntime", threads=1, steps=4, hypotheses=20,
-                      warm_steps=DEFAULT_WARM_STEPS, t_start=DEFAULT_WARM_T_START, smoothing=None, frame_rate=30.0, latency_frames=300, seed=0, log=print):
+def evaluate_tracking(
+    config_path=None,
+    source_name="cmu",
+    clips=8,
+    people=(3, 2),
+    frames=90,
+    noise=0.01,
+    model_path=None,
+    backend="onnxruntime",
+    threads=1,
+    steps=4,
+    hypotheses=20,
+    warm_steps=DEFAULT_WARM_STEPS,
+    t_start=DEFAULT_WARM_T_START,
+    smoothing=None,
+    frame_rate=30.0,
+    latency_frames=300,
+    seed=0,
+    log=print,
+):
     smoothing = dict(DEFAULT_SMOOTHING if smoothing is None else smoothing)
     if threads:
         torch.set_num_threads(threads)
-    lifter = Lifter(model_path, backend=backend, num_hypotheses=hypotheses, steps=steps, threads=threads,
-                    warm_steps=warm_steps, warm_t_start=t_start, seed=seed, max_batch=max(512, 3 * hypotheses))
+    lifter = Lifter(
+        model_path,
+        backend=backend,
+        num_hypotheses=hypotheses,
+        steps=steps,
+        threads=threads,
+        warm_steps=warm_steps,
+        warm_t_start=t_start,
+        seed=seed,
+        max_batch=max(512, 3 * hypotheses),
+    )
     if warm_steps > steps:
-        raise ValueError(f"warm_steps {warm_steps} > steps {steps}: the tracked run would be slower, not equal")
+        raise ValueError(
+            f"warm_steps {warm_steps} > steps {steps}: the tracked run would be slower, not equal"
+        )
     scenes = make_clips(config_path, source_name, clips, people, frames, noise, seed)
-    log(f"{len(scenes)} clips x {frames} frames at {frame_rate:g} fps, {sum(len(c['names']) for c in scenes)} "
-        f"people; backend {lifter.backend.name}")
+    log(
+        f"{len(scenes)} clips x {frames} frames at {frame_rate:g} fps, "
+        f"{sum(len(c['names']) for c in scenes)} "
+        f"people; backend {lifter.backend.name}"
+    )
     gt = [c["poses_3d"] for c in scenes]
-    results = {"source": source_name, "frame_rate": frame_rate, "frames_per_clip": frames, "noise": noise,
-               "backend": lifter.backend.name, "threads": threads, "steps": steps, "hypotheses": hypotheses,
-               "warm_steps": warm_steps, "t_start": t_start, "smoothing": smoothing,
-               "clips": [c["names"] for c in scenes],
-               "ground_truth_acceleration_mm_per_frame2": float(np.mean([
-                   np.linalg.norm(np.diff(g - g[..., :1, :], 2, axis=0), axis=-1).mean() * 1000 for g in gt])),
-               "runs": [], "latency": []}
+    results = {
+        "source": source_name,
+        "frame_rate": frame_rate,
+        "frames_per_clip": frames,
+        "noise": noise,
+        "backend": lifter.backend.name,
+        "threads": threads,
+        "steps": steps,
+        "hypotheses": hypotheses,
+        "warm_steps": warm_steps,
+        "t_start": t_start,
+        "smoothing": smoothing,
+        "clips": [c["names"] for c in scenes],
+        "ground_truth_acceleration_mm_per_frame2": float(
+            np.mean(
+                [
+                    np.linalg.norm(np.diff(g - g[..., :1, :], 2, axis=0), axis=-1).mean() * 1000
+                    for g in gt
+                ]
+            )
+        ),
+        "runs": [],
+        "latency": [],
+    }
     modes = {"independent": None, "tracked": {}, "tracked + One-Euro": {"smoothing": smoothing}}
     for mode, tracking in modes.items():
         rng = np.random.default_rng(seed + 1)
         errors, accelerations, switches, evaluations, warm = [], [], 0, [], []
-        root, root_late = [], []  # absolute root error; in each clip's last third, where drift shows
+        root, root_late = (
+            [],
+            [],
+        )  # absolute root error; in each clip's last third, where drift shows
         for clip, truth in zip(scenes, gt):
             poses, ids, evals, warm_people = lift_clip(lifter, clip, rng, frame_rate, tracking)
             errors.append(joint_errors(poses, truth).ravel())
             root_error = np.linalg.norm(poses[:, :, 0] - truth[:, :, 0], axis=-1)
             root.append(root_error.ravel())
-            root_late.append(root_error[2 * len(root_error) // 3:].ravel())
-            accelerations += [acceleration_error(poses[:, p], truth[:, p]) for p in range(poses.shape[1])]
+            root_late.append(root_error[2 * len(root_error) // 3 :].ravel())
+            accelerations += [
+                acceleration_error(poses[:, p], truth[:, p]) for p in range(poses.shape[1])
+            ]
             switches += id_switches(ids) if tracking is not None else 0
             evaluations.append(evals)
             warm.append(warm_people / poses.shape[1])
-        run = {"mode": mode, "mpjpe_mm": float(np.concatenate(errors).mean() * 1000),
-               "root_error_mm": float(np.concatenate(root).mean() * 1000),
-               "root_error_last_third_mm": float(np.concatenate(root_late).mean() * 1000),
-               "acceleration_error_mm_per_frame2": float(np.mean(accelerations)),
-               "id_switches": None if tracking is None else switches,
-               "network_evaluations_per_frame": float(np.concatenate(evaluations).mean()),
-               "warm_started_share": float(np.concatenate(warm).mean())}
+        run = {
+            "mode": mode,
+            "mpjpe_mm": float(np.concatenate(errors).mean() * 1000),
+            "root_error_mm": float(np.concatenate(root).mean() * 1000),
+            "root_error_last_third_mm": float(np.concatenate(root_late).mean() * 1000),
+            "acceleration_error_mm_per_frame2": float(np.mean(accelerations)),
+            "id_switches": None if tracking is None else switches,
+            "network_evaluations_per_frame": float(np.concatenate(evaluations).mean()),
+            "warm_started_share": float(np.concatenate(warm).mean()),
+        }
         results["runs"].append(run)
         log(format_row(run))
     if latency_frames:
         for people_count in sorted({1, max(people)}):
             for row in latency(lifter, people_count, latency_frames, seed=seed):
                 results["latency"].append(row)
-                log(f"latency {row['graph']:<5} graph, {people_count} x {hypotheses} hypotheses, "
-                    f"{row['network_evaluations']} evaluations: Lifter.lift p50 {row['p50_ms']:.2f} ms, "
-                    f"p90 {row['p90_ms']:.2f} ms; graph call alone p50 {row['graph_call_p50_ms']:.2f} ms")
+                log(
+                    f"latency {row['graph']:<5} graph, {people_count} x {hypotheses} hypotheses, "
+                    f"{row['network_evaluations']} evaluations: Lifter.lift p50 "
+                    f"{row['p50_ms']:.2f} ms, "
+                    f"p90 {row['p90_ms']:.2f} ms; graph call alone p50 "
+                    f"{row['graph_call_p50_ms']:.2f} ms"
+                )
     return results
 
 
 def format_row(run):
     switches = "-" if run["id_switches"] is None else str(run["id_switches"])
-    return (f"{run['mode']:<20} MPJPE {run['mpjpe_mm']:6.1f} mm  root {run['root_error_mm']:5.0f} mm "
-            f"(last third {run['root_error_last_third_mm']:5.0f})  jitter {run['acceleration_error_mm_per_frame2']:6.2f} "
-            f"mm/frame^2  ID switches {switches:>3}  evaluations/frame {run['network_evaluations_per_frame']:.2f}  "
-            f"warm {100 * run['warm_started_share']:.0f}%")
+    return (
+        f"{run['mode']:<20} MPJPE {run['mpjpe_mm']:6.1f} mm  root {run['root_error_mm']:5.0f} mm "
+        f"(last third {run['root_error_last_third_mm']:5.0f})  jitter "
+        f"{run['acceleration_error_mm_per_frame2']:6.2f} "
+        f"mm/frame^2  ID switches {switches:>3}  evaluations/frame "
+        f"{run['network_evaluations_per_frame']:.2f}  "
+        f"warm {100 * run['warm_started_share']:.0f}%"
+    )
 
 
 def markdown_table(results):
-    lines = ["| lifting | MPJPE (mm) | root error (mm): all / last third | jitter: acceleration error (mm/frame²) "
-             "| ID switches | network evaluations per frame | warm-started |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| lifting | MPJPE (mm) | root error (mm): all / last third | jitter: acceleration error "
+        "(mm/frame²) "
+        "| ID switches | network evaluations per frame | warm-started |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results["runs"]:
         switches = "-" if r["id_switches"] is None else r["id_switches"]
-        lines.append(f"| {r['mode']} | {r['mpjpe_mm']:.1f} | {r['root_error_mm']:.0f} / {r['root_error_last_third_mm']:.0f} "
-                     f"| {r['acceleration_error_mm_per_frame2']:.2f} | {switches} | "
-                     f"{r['network_evaluations_per_frame']:.2f} | {100 * r['warm_started_share']:.0f}% |")
+        lines.append(
+            f"| {r['mode']} | {r['mpjpe_mm']:.1f} | {r['root_error_mm']:.0f} / "
+            f"{r['root_error_last_third_mm']:.0f} "
+            f"| {r['acceleration_error_mm_per_frame2']:.2f} | {switches} | "
+            f"{r['network_evaluations_per_frame']:.2f} | {100 * r['warm_started_share']:.0f}% |"
+        )
     if results["latency"]:
-        lines += ["", f"| graph ({results['backend']}, {results['threads']} thread) | people x hypotheses "
-                  "| network evaluations | Lifter.lift p50 ms | Lifter.lift p90 ms | graph call p50 ms |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"| graph ({results['backend']}, {results['threads']} thread) | people x hypotheses "
+            "| network evaluations | Lifter.lift p50 ms | Lifter.lift p90 ms | graph call p50 ms "
+            "|",
+            "|---|---|---|---|---|---|",
+        ]
         for r in results["latency"]:
-            lines.append(f"| {r['graph']} | {r['people']} x {r['hypotheses']} | {r['network_evaluations']} | "
-                         f"{r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['graph_call_p50_ms']:.2f} |")
+            lines.append(
+                f"| {r['graph']} | {r['people']} x {r['hypotheses']} | {r['network_evaluations']} "
+                "| "
+                f"{r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['graph_call_p50_ms']:.2f} |"
+            )
     return "\n".join(lines)
 
 

@@ -1,1 +1,2 @@
-"""The ROS 2 layer: nodes, message conversion, markers, diagnostics (everything that imports rclpy)."""
+"""The ROS 2 layer: nodes, message conversion, markers, diagnostics (everything that imports
+rclpy)."""

@@ -42,9 +42,11 @@ class CameraClient(Node):
         self.info_pub = self.create_publisher(CameraInfo, 'camera_info', 10)
         self.received = {'keypoints': {}, 'poses': {}, 'markers': {}, 'debug': {}}
         self.arrival = {}  # stamp seconds -> monotonic time poses_3d arrived
-        for kind, msg_type, topic, qos in (('keypoints', Keypoints2DArray, 'keypoints_2d', 10),
-                                           ('poses', Pose3DArray, 'poses_3d', 10),
-                                           ('debug', Image, 'debug_image', qos_profile_sensor_data)):
+        for kind, msg_type, topic, qos in (
+            ('keypoints', Keypoints2DArray, 'keypoints_2d', 10),
+            ('poses', Pose3DArray, 'poses_3d', 10),
+            ('debug', Image, 'debug_image', qos_profile_sensor_data),
+        ):
             self.create_subscription(msg_type, topic, self._collector(kind), qos)
         self.create_subscription(MarkerArray, 'markers', self._on_markers, 10)
         self.executor_ = SingleThreadedExecutor(context=context)
@@ -56,6 +58,7 @@ class CameraClient(Node):
             self.received[kind][msg.header.stamp.sec] = msg
             if kind == 'poses':
                 self.arrival[msg.header.stamp.sec] = time.monotonic()
+
         return collect
 
     def _on_markers(self, msg):
@@ -69,8 +72,10 @@ class CameraClient(Node):
         return predicate()
 
     def connected(self):
-        return (self.image_pub.get_subscription_count() > 0
-                and self.count_publishers(self.resolve_topic_name('poses_3d')) > 0)
+        return (
+            self.image_pub.get_subscription_count() > 0
+            and self.count_publishers(self.resolve_topic_name('poses_3d')) > 0
+        )
 
     def send(self, rgb, encoding='rgb8', info_size=None, data=None):
         """Publish camera_info (for the image's size unless info_size) then the image, with a
@@ -80,7 +85,9 @@ class CameraClient(Node):
         header.stamp.sec = self.stamp
         w, h = info_size or (rgb.shape[1], rgb.shape[0])
         self.info_pub.publish(camera_info_msg(header, default_intrinsics(w, h), w, h))
-        self.spin_until(lambda: False, 0.05)  # camera_info travels on its own topic: let it arrive first
+        self.spin_until(
+            lambda: False, 0.05
+        )  # camera_info travels on its own topic: let it arrive first
         msg = image_msg(header, rgb, encoding)
         if data is not None:
             msg.data = data
@@ -89,7 +96,8 @@ class CameraClient(Node):
 
     def lift(self, rgb, timeout=3.0, attempts=5):
         """Send until poses_3d for the frame comes back (best effort may drop a frame).
-        Returns (stamp, seconds from publishing the image to receiving poses_3d), or (None, None)."""
+        Returns (stamp, seconds from publishing the image to receiving poses_3d), or (None,
+        None)."""
         for _ in range(attempts):
             stamp, sent = self.send(rgb)
             if self.spin_until(lambda: stamp in self.received['poses'], timeout):
@@ -105,9 +113,20 @@ def start_pipeline(namespace, params=(), log_file=None):
     """The camera and lift nodes in one process, as camera.launch.py starts them."""
     import subprocess
 
-    cmd = [sys.executable, '-m', 'gfpose_ros.ros.camera_node', '--ros-args',
-           '--params-file', package_file('config', 'camera.yaml'), '-r', f'__ns:={namespace}',
-           '-p', 'lift_in_process:=true', '-p', 'image_reliability:=reliable']
+    cmd = [
+        sys.executable,
+        '-m',
+        'gfpose_ros.ros.camera_node',
+        '--ros-args',
+        '--params-file',
+        package_file('config', 'camera.yaml'),
+        '-r',
+        f'__ns:={namespace}',
+        '-p',
+        'lift_in_process:=true',
+        '-p',
+        'image_reliability:=reliable',
+    ]
     for p in params:
         cmd += ['-p', p]
     out = open(log_file, 'w') if log_file else subprocess.DEVNULL
@@ -118,13 +137,22 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--frames', type=int, default=50)
     p.add_argument('--warmup', type=int, default=5)
-    p.add_argument('-p', '--param', action='append', default=[], metavar='NAME:=VALUE',
-                   help='node parameter override (repeatable), e.g. -p detector:=mediapipe_hog')
+    p.add_argument(
+        '-p',
+        '--param',
+        action='append',
+        default=[],
+        metavar='NAME:=VALUE',
+        help='node parameter override (repeatable), e.g. -p detector:=mediapipe_hog',
+    )
     p.add_argument('--out', default=os.path.join('outputs', 'bench', 'camera_ros_latency.json'))
     args = p.parse_args(argv)
     photos = [load_image(path) for path in bundled_photos()]
     if not photos:
-        print('no bundled photos found (matplotlib grace_hopper.jpg, opencv-doc examples)', file=sys.stderr)
+        print(
+            'no bundled photos found (matplotlib grace_hopper.jpg, opencv-doc examples)',
+            file=sys.stderr,
+        )
         return 2
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     log = os.path.splitext(args.out)[0] + '_node.log'
@@ -132,7 +160,10 @@ def main(argv=None):
     rclpy.init()
     client = CameraClient(NAMESPACE)
     try:
-        if not client.spin_until(lambda: client.connected() or proc.poll() is not None, 90.0) or proc.poll():
+        if (
+            not client.spin_until(lambda: client.connected() or proc.poll() is not None, 90.0)
+            or proc.poll()
+        ):
             print(f'the camera pipeline did not come up; see {log}', file=sys.stderr)
             return 1
         latencies = []
@@ -149,15 +180,21 @@ def main(argv=None):
         client.close()
         rclpy.try_shutdown()
         stop_process(proc)
-    record = {'machine': machine_name(), 'frames': args.frames, 'parameters': args.param,
-              'images': [os.path.basename(path) for path in bundled_photos()],
-              'p50_ms': round(float(np.percentile(latencies, 50)), 1),
-              'p90_ms': round(float(np.percentile(latencies, 90)), 1),
-              'mean_ms': round(float(np.mean(latencies)), 1),
-              'measured': 'image published -> poses_3d received, across processes (DDS, reliable image '
-                          'subscription), camera + lift node in one process'}
-    print(f'camera-to-3D over ROS 2 on {record["machine"]}, {args.frames} frames: '
-          f'p50 {record["p50_ms"]:.1f} ms, p90 {record["p90_ms"]:.1f} ms')
+    record = {
+        'machine': machine_name(),
+        'frames': args.frames,
+        'parameters': args.param,
+        'images': [os.path.basename(path) for path in bundled_photos()],
+        'p50_ms': round(float(np.percentile(latencies, 50)), 1),
+        'p90_ms': round(float(np.percentile(latencies, 90)), 1),
+        'mean_ms': round(float(np.mean(latencies)), 1),
+        'measured': 'image published -> poses_3d received, across processes (DDS, reliable image '
+        'subscription), camera + lift node in one process',
+    }
+    print(
+        f'camera-to-3D over ROS 2 on {record["machine"]}, {args.frames} frames: '
+        f'p50 {record["p50_ms"]:.1f} ms, p90 {record["p90_ms"]:.1f} ms'
+    )
     with open(args.out, 'w') as f:
         json.dump(record, f, indent=1)
     print(f'wrote {args.out}')

@@ -1,4 +1,5 @@
-"""The camera node: sensor_msgs/Image (+ CameraInfo) -> gfpose_msgs/Keypoints2DArray, for the lift node.
+"""The camera node: sensor_msgs/Image (+ CameraInfo) -> gfpose_msgs/Keypoints2DArray, for the lift
+node.
 
 A lifecycle node like the lift node: configure loads the detector (a missing model fails here,
 with the reason), activate subscribes, deactivate unsubscribes. Run as a console entry point it
@@ -33,33 +34,98 @@ from gfpose_ros.detect import DETECTORS, create_detector, draw_people
 
 from .conversions import keypoints_msg
 from .image_conversion import ImageError, image_msg, image_to_rgb
-from .node_tools import (WARN_PERIOD, GfposeLifecycleNode, exit_process, init_rclpy, parameter_descriptor, run_nodes,
-                         startup_parameters)
+from .node_tools import (
+    WARN_PERIOD,
+    GfposeLifecycleNode,
+    exit_process,
+    init_rclpy,
+    parameter_descriptor,
+    run_nodes,
+    startup_parameters,
+)
 
 RELIABILITIES = ('best_effort', 'reliable')
 
 
 # name -> (default, descriptor); defaults match config/camera.yaml.
 PARAMETERS = {
-    'detector': ('mediapipe', parameter_descriptor('2D detector: mediapipe (one person), mediapipe_hog (HOG person boxes, '
-                                          'pose per box: several people) or onnx (onnx_model_path)', read_only_after_configure=True)),
-    'onnx_model_path': ('', parameter_descriptor('COCO-17 keypoint model for detector onnx (YOLO-pose style, or top-down '
-                                        'heatmap/SimCC on HOG boxes)', read_only_after_configure=True)),
-    'num_threads': (1, parameter_descriptor('CPU threads of the ONNX detector; 0 = its default', 0, 256, read_only_after_configure=True)),
-    'min_detection_confidence': (0.5, parameter_descriptor('MediaPipe person detection threshold', 0.0, 1.0,
-                                                  read_only_after_configure=True)),
-    'max_people': (10, parameter_descriptor('At most this many people per image (HOG and ONNX detectors)', 1, 100,
-                                   read_only_after_configure=True)),
-    'image_reliability': ('best_effort', parameter_descriptor(
-        'Reliability of the image subscription: best_effort (sensor-data QoS; matches every camera driver) or '
-        'reliable (no frame lost in transit, for a reliable publisher of large images)', read_only_after_configure=True)),
-    'publish_debug_image': (False, parameter_descriptor('Publish debug_image: the 2D skeletons drawn on the image')),
-    'debug_confidence_threshold': (0.3, parameter_descriptor('Joints below this confidence are drawn as masked '
-                                                    '(match the lift node\'s confidence_threshold)', 0.0, 1.0)),
-    'autostart': (True, parameter_descriptor('Configure and activate on start; false: wait for a lifecycle manager',
-                                    read_only_after_configure=True)),
-    'lift_in_process': (False, parameter_descriptor('Console entry point only: also run the lift node in this process and '
-                                           'hand it the keypoints without serialisation', read_only_after_configure=True)),
+    'detector': (
+        'mediapipe',
+        parameter_descriptor(
+            '2D detector: mediapipe (one person), mediapipe_hog (HOG person boxes, '
+            'pose per box: several people) or onnx (onnx_model_path)',
+            read_only_after_configure=True,
+        ),
+    ),
+    'onnx_model_path': (
+        '',
+        parameter_descriptor(
+            'COCO-17 keypoint model for detector onnx (YOLO-pose style, or top-down '
+            'heatmap/SimCC on HOG boxes)',
+            read_only_after_configure=True,
+        ),
+    ),
+    'num_threads': (
+        1,
+        parameter_descriptor(
+            'CPU threads of the ONNX detector; 0 = its default',
+            0,
+            256,
+            read_only_after_configure=True,
+        ),
+    ),
+    'min_detection_confidence': (
+        0.5,
+        parameter_descriptor(
+            'MediaPipe person detection threshold', 0.0, 1.0, read_only_after_configure=True
+        ),
+    ),
+    'max_people': (
+        10,
+        parameter_descriptor(
+            'At most this many people per image (HOG and ONNX detectors)',
+            1,
+            100,
+            read_only_after_configure=True,
+        ),
+    ),
+    'image_reliability': (
+        'best_effort',
+        parameter_descriptor(
+            'Reliability of the image subscription: best_effort (sensor-data QoS; matches every '
+            'camera driver) or '
+            'reliable (no frame lost in transit, for a reliable publisher of large images)',
+            read_only_after_configure=True,
+        ),
+    ),
+    'publish_debug_image': (
+        False,
+        parameter_descriptor('Publish debug_image: the 2D skeletons drawn on the image'),
+    ),
+    'debug_confidence_threshold': (
+        0.3,
+        parameter_descriptor(
+            'Joints below this confidence are drawn as masked '
+            '(match the lift node\'s confidence_threshold)',
+            0.0,
+            1.0,
+        ),
+    ),
+    'autostart': (
+        True,
+        parameter_descriptor(
+            'Configure and activate on start; false: wait for a lifecycle manager',
+            read_only_after_configure=True,
+        ),
+    ),
+    'lift_in_process': (
+        False,
+        parameter_descriptor(
+            'Console entry point only: also run the lift node in this process and '
+            'hand it the keypoints without serialisation',
+            read_only_after_configure=True,
+        ),
+    ),
 }
 STARTUP = startup_parameters(PARAMETERS)
 
@@ -74,7 +140,9 @@ class CameraNode(GfposeLifecycleNode):
         self.camera_size = None  # (width, height) of the latest CameraInfo
         self.frames_in = 0
         self.frames_out = 0
-        self.lift_target = None  # an in-process lift node that gets each frame's keypoints directly
+        self.lift_target = (
+            None  # an in-process lift node that gets each frame's keypoints directly
+        )
         self._pubs = {}
         self._subs = []
         # Images get a callback group of their own. In the default group, shared with the lifecycle
@@ -88,12 +156,19 @@ class CameraNode(GfposeLifecycleNode):
     def _validate_parameters(self, params):
         for p in params:
             if p.name in STARTUP and self.detector is not None:
-                return SetParametersResult(successful=False, reason=(
-                    f'{p.name} is read at configure: deactivate and clean up the node, set it, then configure'))
+                return SetParametersResult(
+                    successful=False,
+                    reason=(
+                        f'{p.name} is read at configure: deactivate and clean up the node, set '
+                        'it, then configure'
+                    ),
+                )
             for name, choices in (('detector', DETECTORS), ('image_reliability', RELIABILITIES)):
                 if p.name == name and p.value not in choices:
-                    return SetParametersResult(successful=False,
-                                               reason=f'{name} must be one of {", ".join(choices)}, got {p.value!r}')
+                    return SetParametersResult(
+                        successful=False,
+                        reason=f'{name} must be one of {", ".join(choices)}, got {p.value!r}',
+                    )
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------ lifecycle
@@ -101,8 +176,13 @@ class CameraNode(GfposeLifecycleNode):
     def on_configure(self, state):
         value = {name: self.get_parameter(name).value for name in PARAMETERS}
         try:
-            self.detector = create_detector(value['detector'], value['onnx_model_path'], value['max_people'],
-                                            value['min_detection_confidence'], value['num_threads'])
+            self.detector = create_detector(
+                value['detector'],
+                value['onnx_model_path'],
+                value['max_people'],
+                value['min_detection_confidence'],
+                value['num_threads'],
+            )
         except Exception as exc:  # DetectorError, a bad model file...: all mean "cannot run"
             self.get_logger().error(f'configure failed: {type(exc).__name__}: {exc}')
             self.detector = None
@@ -110,19 +190,28 @@ class CameraNode(GfposeLifecycleNode):
         self.get_logger().info(f'detector {value["detector"]} ({self.detector.layout} keypoints)')
         self._pubs = {
             'keypoints': self.create_lifecycle_publisher(Keypoints2DArray, 'keypoints_2d', 10),
-            'debug': self.create_lifecycle_publisher(Image, 'debug_image', qos_profile_sensor_data),
+            'debug': self.create_lifecycle_publisher(
+                Image, 'debug_image', qos_profile_sensor_data
+            ),
         }
         return super().on_configure(state)
 
     def on_activate(self, state):
         # Sensor-data QoS (best effort matches every camera driver), but a queue of one frame.
         reliable = self.get_parameter('image_reliability').value == 'reliable'
-        image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                               reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
-                               durability=qos_profile_sensor_data.durability)
+        image_qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+            durability=qos_profile_sensor_data.durability,
+        )
         self._subs = [
-            self.create_subscription(Image, 'image', self.on_image, image_qos, callback_group=self._image_group),
-            self.create_subscription(CameraInfo, 'camera_info', self.on_camera_info, qos_profile_sensor_data),
+            self.create_subscription(
+                Image, 'image', self.on_image, image_qos, callback_group=self._image_group
+            ),
+            self.create_subscription(
+                CameraInfo, 'camera_info', self.on_camera_info, qos_profile_sensor_data
+            ),
         ]
         return super().on_activate(state)
 
@@ -161,28 +250,41 @@ class CameraNode(GfposeLifecycleNode):
         except ImageError as exc:
             self.warn(str(exc), f'frame skipped: {exc}')  # throttled per distinct reason
             return
-        if self.camera_size is not None and self.camera_size != (0, 0) and self.camera_size != (msg.width, msg.height):
-            self.warn('size', f'frame skipped: image is {msg.width}x{msg.height} but camera_info on '
-                              f'{self.resolve_topic_name("camera_info")} says {self.camera_size[0]}x'
-                              f'{self.camera_size[1]}; the intrinsics would not fit the pixels')
+        if (
+            self.camera_size is not None
+            and self.camera_size != (0, 0)
+            and self.camera_size != (msg.width, msg.height)
+        ):
+            self.warn(
+                'size',
+                f'frame skipped: image is {msg.width}x{msg.height} but camera_info on '
+                f'{self.resolve_topic_name("camera_info")} says {self.camera_size[0]}x'
+                f'{self.camera_size[1]}; the intrinsics would not fit the pixels',
+            )
             return
         try:
             people = self.detector(image)
         except Exception as exc:  # a detector failure must not kill the node
-            self.get_logger().error(f'frame skipped: detection failed: {type(exc).__name__}: {exc}',
-                                    throttle_duration_sec=WARN_PERIOD)
+            self.get_logger().error(
+                f'frame skipped: detection failed: {type(exc).__name__}: {exc}',
+                throttle_duration_sec=WARN_PERIOD,
+            )
             return
         if not people:
             self.warn('nobody', 'nobody detected in the image (publishing an empty keypoints_2d)')
         # The tracker-less detectors give no identity across frames: ids are per-frame indices.
-        out = keypoints_msg(msg.header, [(f'person_{i}', p.layout, p.keypoints, p.confidence)
-                                         for i, p in enumerate(people)])
+        out = keypoints_msg(
+            msg.header,
+            [(f'person_{i}', p.layout, p.keypoints, p.confidence) for i, p in enumerate(people)],
+        )
         self._pubs['keypoints'].publish(out)
         if self.lift_target is not None:
             self.lift_target.on_keypoints(out, {})
         if self.get_parameter('publish_debug_image').value:
             threshold = self.get_parameter('debug_confidence_threshold').value
-            self._pubs['debug'].publish(image_msg(msg.header, draw_people(image, people, threshold), 'rgb8'))
+            self._pubs['debug'].publish(
+                image_msg(msg.header, draw_people(image, people, threshold), 'rgb8')
+            )
         self.frames_out += 1
 
 

@@ -42,8 +42,10 @@ def package_file(*parts):
             return installed
     except Exception:  # ament_index missing, or the package not installed
         pass
-    raise FileNotFoundError(f'{os.path.join(*parts)} is neither in the source tree ({SOURCE_ROOT}) '
-                            f'nor in the share directory of an installed {PACKAGE}')
+    raise FileNotFoundError(
+        f'{os.path.join(*parts)} is neither in the source tree ({SOURCE_ROOT}) '
+        f'nor in the share directory of an installed {PACKAGE}'
+    )
 
 
 def load_demo_sequence(path=None):
@@ -53,7 +55,8 @@ def load_demo_sequence(path=None):
 
 
 def node_overrides(args):
-    """Parameter overrides from the --backend and -p NAME:=VALUE options of the demo and benchmark."""
+    """Parameter overrides from the --backend and -p NAME:=VALUE options of the demo and
+    benchmark."""
     overrides = dict(item.split(':=', 1) for item in args.param)
     if args.backend:
         overrides['backend'] = args.backend
@@ -62,15 +65,22 @@ def node_overrides(args):
 
 def start_lift_node(params_file=None, namespace='', params=None, log_file=None, env=None):
     """Start the lift node in its own process; returns the Popen. ``params`` override the file."""
-    cmd = [sys.executable, '-m', 'gfpose_ros.ros.lift_node', '--ros-args',
-           '--params-file', params_file or package_file('config', 'lift.yaml')]
+    cmd = [
+        sys.executable,
+        '-m',
+        'gfpose_ros.ros.lift_node',
+        '--ros-args',
+        '--params-file',
+        params_file or package_file('config', 'lift.yaml'),
+    ]
     if namespace:
         cmd += ['-r', f'__ns:={namespace}']
     for name, value in (params or {}).items():
         cmd += ['-p', f'{name}:={value}']
     out = open(log_file, 'w') if log_file else subprocess.DEVNULL
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                            env=env)
+    return subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
+    )
 
 
 def stop_process(proc, timeout=5.0):
@@ -90,10 +100,17 @@ def stamp_key(stamp):
 class LiftClient(Node):
     """Publishes frames to a lift node and records, per stamp, the replies and their latency."""
 
-    def __init__(self, namespace='', context=None, reliability=ReliabilityPolicy.RELIABLE, topics=None):
-        """``topics`` renames keypoints_2d, camera_info or poses_3d (e.g. to a deployed node's topics)."""
+    def __init__(
+        self, namespace='', context=None, reliability=ReliabilityPolicy.RELIABLE, topics=None
+    ):
+        """``topics`` renames keypoints_2d, camera_info or poses_3d (e.g. to a deployed node's
+        topics)."""
         super().__init__('gfpose_lift_client', namespace=namespace, context=context)
-        topics = {'keypoints_2d': 'keypoints_2d', 'camera_info': 'camera_info', 'poses_3d': 'poses_3d'} | (topics or {})
+        topics = {
+            'keypoints_2d': 'keypoints_2d',
+            'camera_info': 'camera_info',
+            'poses_3d': 'poses_3d',
+        } | (topics or {})
         self.topics = topics
         qos = QoSProfile(depth=10, reliability=reliability)
         self.keypoints_pub = self.create_publisher(Keypoints2DArray, topics['keypoints_2d'], qos)
@@ -104,13 +121,14 @@ class LiftClient(Node):
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 100)
         self._spin_executor = SingleThreadedExecutor(context=context)
         self._spin_executor.add_node(self)
-        self.sent = {}        # stamp -> monotonic publish time
-        self.poses = {}       # stamp -> Pose3DArray
-        self.latency = {}     # stamp -> seconds from publish to receive
+        self.sent = {}  # stamp -> monotonic publish time
+        self.poses = {}  # stamp -> Pose3DArray
+        self.latency = {}  # stamp -> seconds from publish to receive
         self.hypotheses = {}  # stamp -> PoseHypothesesArray
-        self.markers = {}     # stamp -> MarkerArray
+        self.markers = {}  # stamp -> MarkerArray
         self.diagnostics = []  # DiagnosticStatus of the lift node, in arrival order
-        self.stamp_age = {}   # stamp -> seconds from the header stamp to receiving the poses (wall clock)
+        # stamp -> seconds from the header stamp to receiving the poses (wall clock)
+        self.stamp_age = {}
 
     def _on_poses(self, msg):
         key = stamp_key(msg.header.stamp)
@@ -140,11 +158,15 @@ class LiftClient(Node):
 
     def wait_for_node(self, timeout, process=None):
         """Wait until the lift node subscribes to our keypoints and publishes poses."""
+
         def connected():
             if process is not None and process.poll() is not None:
                 raise RuntimeError(f'the lift node exited with code {process.returncode}')
-            return (self.keypoints_pub.get_subscription_count() > 0
-                    and self.count_publishers(self.resolve_topic_name(self.topics['poses_3d'])) > 0)
+            return (
+                self.keypoints_pub.get_subscription_count() > 0
+                and self.count_publishers(self.resolve_topic_name(self.topics['poses_3d'])) > 0
+            )
+
         return self.spin_until(connected, timeout, step=0.1)
 
     def send(self, stamp, people, frame_id='camera_optical_frame', camera=None):
@@ -170,7 +192,10 @@ class LiftClient(Node):
         """Send a frame with camera_info until the node answers: camera_info travels on its own
         topic and may reach the node after the first keypoints. Also warms the backend up."""
         for attempt in range(attempts):
-            if self.request((1, 999_000_000 + attempt), people, timeout=1.0, camera=camera) is not None:
+            if (
+                self.request((1, 999_000_000 + attempt), people, timeout=1.0, camera=camera)
+                is not None
+            ):
                 return True
         return False
 

@@ -10,8 +10,14 @@ import numpy as np
 from geometry_msgs.msg import Point
 from sensor_msgs.msg import CameraInfo
 
-from gfpose_msgs.msg import (Keypoints2DArray, Person2D, Person3D, Pose3DArray, PoseHypotheses,
-                             PoseHypothesesArray)
+from gfpose_msgs.msg import (
+    Keypoints2DArray,
+    Person2D,
+    Person3D,
+    Pose3DArray,
+    PoseHypotheses,
+    PoseHypothesesArray,
+)
 from gfpose_ros.depth_fusion import DEPTH
 from gfpose_ros.lifter import InputError
 from gfpose_ros.skeleton import JOINT_NAMES, NUM_JOINTS
@@ -31,8 +37,11 @@ def float32_array(values):
 
 
 def _floats(field):
-    return np.frombuffer(field, dtype=np.float32) if isinstance(field, array.array) \
+    return (
+        np.frombuffer(field, dtype=np.float32)
+        if isinstance(field, array.array)
         else np.asarray(field, dtype=np.float32)
+    )
 
 
 # ---------------------------------------------------------------- keypoints in
@@ -42,17 +51,27 @@ def person_arrays(person):
     """(uv (K, 2), confidence (K,)) float64 of a Person2D; raises InputError on ragged arrays."""
     u, v, c = _floats(person.u), _floats(person.v), _floats(person.confidence)
     if not len(u) == len(v) == len(c):
-        raise InputError(f'u, v and confidence have different lengths ({len(u)}, {len(v)}, {len(c)})')
+        raise InputError(
+            f'u, v and confidence have different lengths ({len(u)}, {len(v)}, {len(c)})'
+        )
     return np.stack([u, v], -1).astype(np.float64), c.astype(np.float64)
 
 
 def keypoints_msg(header, people):
-    """Keypoints2DArray from ``people``: an iterable of (id, layout, uv (K, 2), confidence (K,))."""
+    """Keypoints2DArray from ``people``: an iterable of (id, layout, uv (K, 2), confidence
+    (K,))."""
     msg = Keypoints2DArray(header=header)
     for person_id, layout, uv, confidence in people:
         uv = np.asarray(uv)
-        msg.people.append(Person2D(id=person_id, layout=layout, u=float32_array(uv[:, 0]),
-                                   v=float32_array(uv[:, 1]), confidence=float32_array(confidence)))
+        msg.people.append(
+            Person2D(
+                id=person_id,
+                layout=layout,
+                u=float32_array(uv[:, 0]),
+                v=float32_array(uv[:, 1]),
+                confidence=float32_array(confidence),
+            )
+        )
     return msg
 
 
@@ -67,7 +86,9 @@ def intrinsics_from_camera_info(msg):
 def camera_info_msg(header, K, width, height):
     """A CameraInfo for an ideal (distortion-free) pinhole camera with intrinsics K."""
     K = np.asarray(K, dtype=np.float64)
-    msg = CameraInfo(header=header, width=int(width), height=int(height), distortion_model='plumb_bob')
+    msg = CameraInfo(
+        header=header, width=int(width), height=int(height), distortion_model='plumb_bob'
+    )
     msg.k = K.ravel().tolist()
     msg.d = [0.0] * 5
     msg.r = np.eye(3).ravel().tolist()
@@ -81,16 +102,29 @@ def camera_info_msg(header, K, width, height):
 def poses_msg(header, ids, result):
     """Pose3DArray from a LiftResult; ``ids`` are the people's input ids, in result order."""
     msg = Pose3DArray(header=header, layout=OUTPUT_LAYOUT, joint_names=list(JOINT_NAMES))
-    for person_id, pose, std, observed, confidence, position in zip(ids, result.poses, result.joint_std, result.observed,
-                                                                    result.confidence, result.position_source):
-        source = np.where(observed, Person3D.SOURCE_OBSERVED, Person3D.SOURCE_COMPLETED).astype(np.uint8)
-        msg.people.append(Person3D(
-            id=person_id,
-            joints=[Point(x=float(x), y=float(y), z=float(z)) for x, y, z in pose],
-            joint_std=float32_array(std),
-            joint_source=array.array('B', source.tobytes()),
-            confidence=float(confidence),
-            position_source=Person3D.POSITION_DEPTH if position == DEPTH else Person3D.POSITION_MONOCULAR))
+    for person_id, pose, std, observed, confidence, position in zip(
+        ids,
+        result.poses,
+        result.joint_std,
+        result.observed,
+        result.confidence,
+        result.position_source,
+    ):
+        source = np.where(observed, Person3D.SOURCE_OBSERVED, Person3D.SOURCE_COMPLETED).astype(
+            np.uint8
+        )
+        msg.people.append(
+            Person3D(
+                id=person_id,
+                joints=[Point(x=float(x), y=float(y), z=float(z)) for x, y, z in pose],
+                joint_std=float32_array(std),
+                joint_source=array.array('B', source.tobytes()),
+                confidence=float(confidence),
+                position_source=Person3D.POSITION_DEPTH
+                if position == DEPTH
+                else Person3D.POSITION_MONOCULAR,
+            )
+        )
     return msg
 
 
@@ -98,9 +132,15 @@ def hypotheses_msg(header, ids, result):
     """PoseHypothesesArray from a LiftResult (positions flattened hypothesis-major)."""
     msg = PoseHypothesesArray(header=header)
     for person_id, hypotheses, weights in zip(ids, result.hypotheses, result.weights):
-        msg.people.append(PoseHypotheses(
-            id=person_id, num_hypotheses=len(hypotheses), num_joints=NUM_JOINTS,
-            positions=float32_array(hypotheses), weights=float32_array(weights)))
+        msg.people.append(
+            PoseHypotheses(
+                id=person_id,
+                num_hypotheses=len(hypotheses),
+                num_joints=NUM_JOINTS,
+                positions=float32_array(hypotheses),
+                weights=float32_array(weights),
+            )
+        )
     return msg
 
 
@@ -110,16 +150,23 @@ def poses_from_msg(msg):
     people = msg.people
     return {
         'ids': [p.id for p in people],
-        'poses': np.array([[(j.x, j.y, j.z) for j in p.joints] for p in people]).reshape(-1, NUM_JOINTS, 3),
+        'poses': np.array([[(j.x, j.y, j.z) for j in p.joints] for p in people]).reshape(
+            -1, NUM_JOINTS, 3
+        ),
         'joint_std': np.array([_floats(p.joint_std) for p in people]).reshape(-1, NUM_JOINTS),
-        'completed': np.array([np.asarray(p.joint_source) == Person3D.SOURCE_COMPLETED
-                               for p in people]).reshape(-1, NUM_JOINTS),
+        'completed': np.array(
+            [np.asarray(p.joint_source) == Person3D.SOURCE_COMPLETED for p in people]
+        ).reshape(-1, NUM_JOINTS),
         'confidence': np.array([p.confidence for p in people], dtype=np.float64),
-        'depth_used': np.array([p.position_source == Person3D.POSITION_DEPTH for p in people], dtype=bool),
+        'depth_used': np.array(
+            [p.position_source == Person3D.POSITION_DEPTH for p in people], dtype=bool
+        ),
     }
 
 
 def hypotheses_from_msg(msg):
     """Per person (hypotheses (H, J, 3) m, weights (H,)), in message order."""
-    return [(_floats(p.positions).reshape(p.num_hypotheses, p.num_joints, 3), _floats(p.weights))
-            for p in msg.people]
+    return [
+        (_floats(p.positions).reshape(p.num_hypotheses, p.num_joints, 3), _floats(p.weights))
+        for p in msg.people
+    ]

@@ -20,8 +20,15 @@ import yaml
 from gfpose_ros.evaluation.evaluate import joint_errors, procrustes_aligned
 from gfpose_ros.skeleton import BONES
 
-from .client import (LiftClient, frame_stamp, load_demo_sequence, node_overrides, package_file, start_lift_node,
-                     stop_process)
+from .client import (
+    LiftClient,
+    frame_stamp,
+    load_demo_sequence,
+    node_overrides,
+    package_file,
+    start_lift_node,
+    stop_process,
+)
 from .conversions import hypotheses_from_msg, poses_from_msg
 
 NAMESPACE = '/gfpose_demo'  # keeps the demo's topics apart from a robot's
@@ -29,14 +36,28 @@ NAMESPACE = '/gfpose_demo'  # keeps the demo's topics apart from a robot's
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--sequence', help='recording (.npz); default: the bundled data/demo_sequence.npz')
+    p.add_argument(
+        '--sequence', help='recording (.npz); default: the bundled data/demo_sequence.npz'
+    )
     p.add_argument('--params-file', help='node parameters; default: config/lift.yaml')
-    p.add_argument('--backend', help='override the backend parameter (auto, tensorrt, onnxruntime, torch)')
-    p.add_argument('-p', '--param', action='append', default=[], metavar='NAME:=VALUE',
-                   help='override a node parameter (repeatable), e.g. -p num_hypotheses:=50')
+    p.add_argument(
+        '--backend', help='override the backend parameter (auto, tensorrt, onnxruntime, torch)'
+    )
+    p.add_argument(
+        '-p',
+        '--param',
+        action='append',
+        default=[],
+        metavar='NAME:=VALUE',
+        help='override a node parameter (repeatable), e.g. -p num_hypotheses:=50',
+    )
     p.add_argument('--frames', type=int, default=0, help='play only this many frames (0 = all)')
-    p.add_argument('--rate', type=float, default=0.0, help='frames per second (0 = the recording\'s rate)')
-    p.add_argument('--out-dir', default='outputs', help='where demo.png, demo.json and the node log go')
+    p.add_argument(
+        '--rate', type=float, default=0.0, help='frames per second (0 = the recording\'s rate)'
+    )
+    p.add_argument(
+        '--out-dir', default='outputs', help='where demo.png, demo.json and the node log go'
+    )
     p.add_argument('--quiet', action='store_true', help='no per-frame lines')
     return p.parse_args(argv)
 
@@ -58,7 +79,9 @@ def play(client, seq, frames, rate, on_frame):
         people = [('person_0', 'h36m17', seq['keypoints_2d'][i], seq['confidence'][i])]
         keys.append(client.send(frame_stamp(i, rate), people, camera=camera))
         next_time += 1.0 / rate
-        client.spin_until(lambda: time.monotonic() >= next_time, max(0.0, next_time - time.monotonic()))
+        client.spin_until(
+            lambda: time.monotonic() >= next_time, max(0.0, next_time - time.monotonic())
+        )
         report()
     client.spin_until(lambda: all(k in client.poses for k in keys), 2.0)
     report()
@@ -73,7 +96,9 @@ def frame_figures(msg, gt_mm, confidence, threshold):
     completed = got['completed'][0]
     return {
         'mpjpe_mm': float(rel.mean()),  # root-relative, the standard protocol
-        'pmpjpe_mm': float(np.linalg.norm(procrustes_aligned(pose, gt) - gt, axis=-1).mean() * 1000),
+        'pmpjpe_mm': float(
+            np.linalg.norm(procrustes_aligned(pose, gt) - gt, axis=-1).mean() * 1000
+        ),
         'absolute_mpjpe_mm': float(np.linalg.norm(pose - gt, axis=-1).mean() * 1000),
         'root_error_mm': float(np.linalg.norm(pose[0] - gt[0]) * 1000),
         'completed_joints': int(completed.sum()),
@@ -90,7 +115,11 @@ def draw(path, seq, index, msg, hypotheses_msg, per_frame):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    uv, conf, gt = seq['keypoints_2d'][index], seq['confidence'][index], seq['poses_3d'][index] / 1000.0
+    uv, conf, gt = (
+        seq['keypoints_2d'][index],
+        seq['confidence'][index],
+        seq['poses_3d'][index] / 1000.0,
+    )
     got = poses_from_msg(msg)
     pose, completed = got['poses'][0], got['completed'][0]
     fig = plt.figure(figsize=(16, 5.5))
@@ -102,14 +131,22 @@ def draw(path, seq, index, msg, hypotheses_msg, per_frame):
         if seen[a] and seen[b]:
             ax.plot(uv[[a, b], 0], uv[[a, b], 1], color='tab:blue', lw=2)
     ax.scatter(*uv[seen].T, color='tab:green', zorder=3, label='observed')
-    ax.scatter(*uv[~seen].T, facecolors='none', edgecolors='tab:orange', zorder=3, label='occluded (not sent)')
+    ax.scatter(
+        *uv[~seen].T,
+        facecolors='none',
+        edgecolors='tab:orange',
+        zorder=3,
+        label='occluded (not sent)',
+    )
     # The person's surroundings, not the whole image: the skeleton stays readable.
     lo, hi = uv[seen].min(0), uv[seen].max(0)
     margin = 0.6 * (hi - lo).max()
     ax.set_xlim(max(0, lo[0] - margin), min(w, hi[0] + margin))
     ax.set_ylim(min(h, hi[1] + margin), max(0, lo[1] - margin))
     ax.set_aspect('equal')
-    ax.set_title(f'2D input, frame {index} of {w}x{h} image ({int((~seen).sum())} joints occluded)')
+    ax.set_title(
+        f'2D input, frame {index} of {w}x{h} image ({int((~seen).sum())} joints occluded)'
+    )
     ax.legend(loc='lower right', fontsize=8)
 
     # Camera optical frame (x right, y down, z forward) drawn with z into the page and -y up.
@@ -135,22 +172,42 @@ def draw(path, seq, index, msg, hypotheses_msg, per_frame):
     ax.set_xlabel('x (m)')
     ax.set_ylabel('z, depth (m)')
     ax.set_zlabel('-y (m)')
-    ax.set_title(f'3D result, camera frame: MPJPE {per_frame[index]["mpjpe_mm"]:.0f} mm, '
-                 f'root error {per_frame[index]["root_error_mm"]:.0f} mm', fontsize=10)
+    ax.set_title(
+        f'3D result, camera frame: MPJPE {per_frame[index]["mpjpe_mm"]:.0f} mm, '
+        f'root error {per_frame[index]["root_error_mm"]:.0f} mm',
+        fontsize=10,
+    )
     ax.legend(loc='upper left', fontsize=8)
 
     ax = fig.add_subplot(1, 3, 3)
     frames = sorted(per_frame)
-    ax.plot(frames, [per_frame[i]['mpjpe_mm'] for i in frames], color='tab:blue', label='MPJPE, root-relative (mm)')
-    ax.plot(frames, [per_frame[i]['root_error_mm'] / 10 for i in frames], color='tab:purple', alpha=0.6,
-            label='root position error (cm)')
+    ax.plot(
+        frames,
+        [per_frame[i]['mpjpe_mm'] for i in frames],
+        color='tab:blue',
+        label='MPJPE, root-relative (mm)',
+    )
+    ax.plot(
+        frames,
+        [per_frame[i]['root_error_mm'] / 10 for i in frames],
+        color='tab:purple',
+        alpha=0.6,
+        label='root position error (cm)',
+    )
     occluded = [i for i in frames if per_frame[i]['completed_joints']]
-    ax.scatter(occluded, [per_frame[i]['mpjpe_mm'] for i in occluded], s=6, color='tab:orange',
-               label='frames with completed joints')
+    ax.scatter(
+        occluded,
+        [per_frame[i]['mpjpe_mm'] for i in occluded],
+        s=6,
+        color='tab:orange',
+        label='frames with completed joints',
+    )
     ax.set_xlabel('frame')
     ax.set_ylabel('error')
     ax2 = ax.twinx()
-    ax2.plot(frames, [per_frame[i]['latency_ms'] for i in frames], color='tab:red', alpha=0.5, lw=1)
+    ax2.plot(
+        frames, [per_frame[i]['latency_ms'] for i in frames], color='tab:red', alpha=0.5, lw=1
+    )
     ax2.set_ylabel('publish -> receive latency (ms)', color='tab:red')
     ax.axvline(index, color='gray', lw=0.5)
     ax.set_title('over the clip')
@@ -163,15 +220,21 @@ def draw(path, seq, index, msg, hypotheses_msg, per_frame):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     seq = load_demo_sequence(args.sequence)
-    frames = len(seq['keypoints_2d']) if not args.frames else min(args.frames, len(seq['keypoints_2d']))
+    frames = (
+        len(seq['keypoints_2d']) if not args.frames else min(args.frames, len(seq['keypoints_2d']))
+    )
     rate = args.rate or float(seq['frame_rate'])
     os.makedirs(args.out_dir, exist_ok=True)
     log_file = os.path.join(args.out_dir, 'demo_lift_node.log')
     params_file = args.params_file or package_file('config', 'lift.yaml')
     with open(params_file) as f:  # which joints the node should flag as completed
         threshold = yaml.safe_load(f)['/**']['ros__parameters'].get('confidence_threshold', 0.3)
-    print(f'sequence {seq["sequence"]}: {frames} frames at {rate:.0f} Hz, camera {seq["image_size"][0]}x'
-          f'{seq["image_size"][1]}; lift node log: {log_file}', flush=True)
+    print(
+        f'sequence {seq["sequence"]}: {frames} frames at {rate:.0f} Hz, camera '
+        f'{seq["image_size"][0]}x'
+        f'{seq["image_size"][1]}; lift node log: {log_file}',
+        flush=True,
+    )
 
     rclpy.init()
     node = start_lift_node(params_file, NAMESPACE, node_overrides(args), log_file)
@@ -186,14 +249,24 @@ def main(argv=None):
         per_frame = {}
 
         def on_frame(key, i):
-            figures = frame_figures(client.poses[key], seq['poses_3d'][i], seq['confidence'][i], threshold)
+            figures = frame_figures(
+                client.poses[key], seq['poses_3d'][i], seq['confidence'][i], threshold
+            )
             figures['latency_ms'] = client.latency[key] * 1000
             per_frame[i] = figures
             if not args.quiet:
-                completed = (f', {figures["completed_joints"]} completed joints: {figures["completed_error_mm"]:.0f} mm'
-                             if figures['completed_joints'] else '')
-                print(f'frame {i:4d}  latency {figures["latency_ms"]:6.1f} ms  MPJPE {figures["mpjpe_mm"]:6.1f} mm  '
-                      f'root error {figures["root_error_mm"]:5.0f} mm{completed}', flush=True)
+                completed = (
+                    f', {figures["completed_joints"]} completed joints: '
+                    f'{figures["completed_error_mm"]:.0f} mm'
+                    if figures['completed_joints']
+                    else ''
+                )
+                print(
+                    f'frame {i:4d}  latency {figures["latency_ms"]:6.1f} ms  MPJPE '
+                    f'{figures["mpjpe_mm"]:6.1f} mm  '
+                    f'root error {figures["root_error_mm"]:5.0f} mm{completed}',
+                    flush=True,
+                )
 
         keys = play(client, seq, frames, rate, on_frame)
         client.spin_for(1.2)  # one more diagnostics period
@@ -206,22 +279,29 @@ def main(argv=None):
         print('no poses came back; see ' + log_file, file=sys.stderr)
         return 1
     lat = np.array([f['latency_ms'] for f in per_frame.values()])
-    completed_errors = [f['completed_error_mm'] for f in per_frame.values() if f['completed_error_mm'] is not None]
+    completed_errors = [
+        f['completed_error_mm'] for f in per_frame.values() if f['completed_error_mm'] is not None
+    ]
     summary = {
         'sequence': str(seq['sequence']),
         'frames_sent': frames,
         'frames_received': len(per_frame),
         'rate_hz': rate,
         'backend': backend,
-        'latency_ms': {'p50': float(np.percentile(lat, 50)), 'p90': float(np.percentile(lat, 90)),
-                       'max': float(lat.max())},
+        'latency_ms': {
+            'p50': float(np.percentile(lat, 50)),
+            'p90': float(np.percentile(lat, 90)),
+            'max': float(lat.max()),
+        },
         'mpjpe_mm': float(np.mean([f['mpjpe_mm'] for f in per_frame.values()])),
         'pmpjpe_mm': float(np.mean([f['pmpjpe_mm'] for f in per_frame.values()])),
         'absolute_mpjpe_mm': float(np.mean([f['absolute_mpjpe_mm'] for f in per_frame.values()])),
         'root_error_mm': float(np.mean([f['root_error_mm'] for f in per_frame.values()])),
         'completed_joint_error_mm': float(np.mean(completed_errors)) if completed_errors else None,
         'completed_flags_match': all(f['flags_match'] for f in per_frame.values()),
-        'node_diagnostics': {kv.key: kv.value for kv in diagnostics.values} if diagnostics else None,
+        'node_diagnostics': {kv.key: kv.value for kv in diagnostics.values}
+        if diagnostics
+        else None,
     }
     # Picture: the frame with the most occluded joints, the median-error one among those.
     occluded = {i: int((seq['confidence'][i] < threshold).sum()) for i in per_frame}
@@ -237,11 +317,17 @@ def main(argv=None):
     client.close()
     rclpy.shutdown()
 
-    print(f'\n{len(per_frame)}/{frames} frames lifted by the {backend} backend; '
-          f'latency p50 {summary["latency_ms"]["p50"]:.1f} ms, p90 {summary["latency_ms"]["p90"]:.1f} ms')
-    print(f'MPJPE {summary["mpjpe_mm"]:.1f} mm (root-relative), P-MPJPE {summary["pmpjpe_mm"]:.1f} mm, '
-          f'root position error {summary["root_error_mm"]:.0f} mm, completed joints '
-          + (f'{summary["completed_joint_error_mm"]:.1f} mm' if completed_errors else 'none'))
+    print(
+        f'\n{len(per_frame)}/{frames} frames lifted by the {backend} backend; '
+        f'latency p50 {summary["latency_ms"]["p50"]:.1f} ms, p90 '
+        f'{summary["latency_ms"]["p90"]:.1f} ms'
+    )
+    print(
+        f'MPJPE {summary["mpjpe_mm"]:.1f} mm (root-relative), P-MPJPE {summary["pmpjpe_mm"]:.1f} '
+        'mm, '
+        f'root position error {summary["root_error_mm"]:.0f} mm, completed joints '
+        + (f'{summary["completed_joint_error_mm"]:.1f} mm' if completed_errors else 'none')
+    )
     print(f'completed flags exactly on the occluded joints: {summary["completed_flags_match"]}')
     print(f'wrote {png} and {os.path.join(args.out_dir, "demo.json")}')
     return 0

@@ -38,7 +38,8 @@ class FrameStats:
         key = bytes(gid['data']) if gid else b''
         last = self.last_sequence.get(key)
         self.last_sequence[key] = sequence
-        # The first frame of a publisher is not compared: frames sent before discovery never counted.
+        # The first frame of a publisher is not compared: frames sent before discovery never
+        # counted.
         if last is not None and sequence > last + 1:
             self.dropped += sequence - last - 1
             self._window['dropped'] += sequence - last - 1
@@ -71,9 +72,15 @@ class FrameStats:
         rate = (window['received'] + window['dropped']) / elapsed
         level, message = DiagnosticStatus.OK, 'lifting'
         if window['skipped']:
-            level, message = DiagnosticStatus.WARN, f'skipped {window["skipped"]} bad frame(s): {self.last_skip_reason}'
+            level, message = (
+                DiagnosticStatus.WARN,
+                f'skipped {window["skipped"]} bad frame(s): {self.last_skip_reason}',
+            )
         elif window['dropped']:
-            level, message = DiagnosticStatus.WARN, 'input faster than lifting: dropping the older frames'
+            level, message = (
+                DiagnosticStatus.WARN,
+                'input faster than lifting: dropping the older frames',
+            )
         elif not window['received']:
             message = 'no input'
         values = {
@@ -88,7 +95,9 @@ class FrameStats:
             'frames received': str(self.received),
             'frames processed': str(self.processed),
             'frames skipped (bad input)': str(self.skipped),
-            'frames dropped': str(self.dropped) if self.sequence_known else 'unknown (RMW gives no sequence numbers)',
+            'frames dropped': str(self.dropped)
+            if self.sequence_known
+            else 'unknown (RMW gives no sequence numbers)',
             'frames dropped in window': str(window['dropped']),
             'people placed with depth': str(self.placed_with_depth),
             'people placed monocular': str(self.placed_monocular),
@@ -97,5 +106,10 @@ class FrameStats:
         self._window_start = now
         self._window = dict.fromkeys(window, 0)
         self._latencies = []
-        return DiagnosticStatus(level=level, name=name, message=message, hardware_id=backend,
-                                values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        return DiagnosticStatus(
+            level=level,
+            name=name,
+            message=message,
+            hardware_id=backend,
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )

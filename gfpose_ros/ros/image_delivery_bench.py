@@ -28,8 +28,12 @@ def image_qos():
     """The camera node's image subscription (see CameraNode.on_activate)."""
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
-                      durability=qos_profile_sensor_data.durability)
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=1,
+        reliability=ReliabilityPolicy.BEST_EFFORT,
+        durability=qos_profile_sensor_data.durability,
+    )
 
 
 def run_subscriber(topic):
@@ -42,8 +46,12 @@ def run_subscriber(topic):
     rclpy.init()
     node = rclpy.create_node('image_delivery_subscriber')
     received, done = set(), []
-    node.create_subscription(Image, topic, lambda msg: received.add((msg.header.stamp.sec, msg.header.stamp.nanosec)),
-                             image_qos())
+    node.create_subscription(
+        Image,
+        topic,
+        lambda msg: received.add((msg.header.stamp.sec, msg.header.stamp.nanosec)),
+        image_qos(),
+    )
     # "done" travels reliably, so the count ends only after every image had its chance to arrive.
     node.create_subscription(Empty, topic + '_done', lambda msg: done.append(time.monotonic()), 10)
     executor = SingleThreadedExecutor()
@@ -57,7 +65,8 @@ def run_subscriber(topic):
 
 
 def run_publisher(topic, width, height, rate, frames):
-    """Wait for the subscriber, then publish ``frames`` images at ``rate`` Hz on a fixed schedule."""
+    """Wait for the subscriber, then publish ``frames`` images at ``rate`` Hz on a fixed
+    schedule."""
     import rclpy
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
@@ -68,12 +77,15 @@ def run_publisher(topic, width, height, rate, frames):
     publisher = node.create_publisher(Image, topic, qos_profile_sensor_data)
     done = node.create_publisher(Empty, topic + '_done', 10)
     deadline = time.monotonic() + 30.0
-    while (publisher.get_subscription_count() == 0 or done.get_subscription_count() == 0) \
-            and time.monotonic() < deadline:
+    while (
+        publisher.get_subscription_count() == 0 or done.get_subscription_count() == 0
+    ) and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)  # discovery is complete in both directions only a little after the match
     msg = Image(width=width, height=height, encoding='rgb8', step=width * 3)
-    msg.data = np.random.default_rng(0).integers(0, 256, width * height * 3, dtype=np.uint8).tobytes()
+    msg.data = (
+        np.random.default_rng(0).integers(0, 256, width * height * 3, dtype=np.uint8).tobytes()
+    )
     start = time.monotonic()
     for i in range(frames):
         time.sleep(max(0.0, start + i / rate - time.monotonic()))
@@ -83,8 +95,12 @@ def run_publisher(topic, width, height, rate, frames):
     for _ in range(5):
         done.publish(Empty())
         time.sleep(0.05)
-    print(json.dumps({'sent': frames, 'rate_hz': round((frames - 1) / elapsed, 1) if frames > 1 else rate}),
-          flush=True)
+    print(
+        json.dumps(
+            {'sent': frames, 'rate_hz': round((frames - 1) / elapsed, 1) if frames > 1 else rate}
+        ),
+        flush=True,
+    )
     node.destroy_node()
     rclpy.shutdown()
 
@@ -112,25 +128,52 @@ def measure(width, height, rate, frames, profile, publisher_profile=True, timeou
     publisher_env = env if publisher_profile else profile_env('none')
     topic = f'{TOPIC}_{width}x{height}'
     me = [sys.executable, '-m', 'gfpose_ros.ros.image_delivery_bench']
-    subscriber = subprocess.Popen(me + ['--role', 'subscriber', '--topic', topic], env=env, text=True,
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    subscriber = subprocess.Popen(
+        me + ['--role', 'subscriber', '--topic', topic],
+        env=env,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+    )
     try:
         if subscriber.stdout.readline().strip() != 'ready':
             raise RuntimeError('the subscriber process did not start')
-        publisher = subprocess.run(me + ['--role', 'publisher', '--topic', topic, '--size', f'{width}x{height}',
-                                         '--rate', str(rate), '--frames', str(frames)],
-                                   env=publisher_env, text=True, stdin=subprocess.DEVNULL, capture_output=True,
-                                   timeout=timeout)
+        publisher = subprocess.run(
+            me
+            + [
+                '--role',
+                'publisher',
+                '--topic',
+                topic,
+                '--size',
+                f'{width}x{height}',
+                '--rate',
+                str(rate),
+                '--frames',
+                str(frames),
+            ],
+            env=publisher_env,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+        )
         if publisher.returncode != 0:
             raise RuntimeError(f'the publisher failed:\n{publisher.stderr[-2000:]}')
         sent = json.loads(publisher.stdout.strip().splitlines()[-1])
-        received = json.loads(subscriber.communicate(timeout=timeout)[0].strip().splitlines()[-1])['received']
+        received = json.loads(subscriber.communicate(timeout=timeout)[0].strip().splitlines()[-1])[
+            'received'
+        ]
     finally:
         if subscriber.poll() is None:
             subscriber.kill()
             subscriber.wait()
-    return {'sent': sent['sent'], 'received': received, 'delivered': received / sent['sent'],
-            'rate_hz': sent['rate_hz']}
+    return {
+        'sent': sent['sent'],
+        'received': received,
+        'delivered': received / sent['sent'],
+        'rate_hz': sent['rate_hz'],
+    }
 
 
 def parse_size(text):
@@ -143,12 +186,20 @@ def main(argv=None):
     p.add_argument('--sizes', default='640x480,1280x720', help='comma-separated WIDTHxHEIGHT')
     p.add_argument('--rate', type=float, default=30.0, help='frames per second')
     p.add_argument('--seconds', type=float, default=10.0, help='seconds of images per measurement')
-    p.add_argument('--profiles', default=','.join(PROFILES),
-                   help='comma-separated: none (Fast DDS defaults), shipped (config/fastdds_large_images.xml) '
-                        'or the path of your own XML profile')
-    p.add_argument('--subscriber-only', action='store_true',
-                   help='load the profile in the subscriber only (the publisher keeps Fast DDS defaults), as when '
-                        'the camera driver is started without it')
+    p.add_argument(
+        '--profiles',
+        default=','.join(PROFILES),
+        help='comma-separated: none (Fast DDS defaults), shipped '
+        '(config/fastdds_large_images.xml) '
+        'or the path of your own XML profile',
+    )
+    p.add_argument(
+        '--subscriber-only',
+        action='store_true',
+        help='load the profile in the subscriber only (the publisher keeps Fast DDS defaults), as '
+        'when '
+        'the camera driver is started without it',
+    )
     p.add_argument('--out', default=os.path.join('outputs', 'bench', 'image_delivery.json'))
     # The two sides of one measurement, run as child processes by the measurement itself.
     p.add_argument('--role', choices=('subscriber', 'publisher'), help=argparse.SUPPRESS)
@@ -171,17 +222,41 @@ def main(argv=None):
     for size in args.sizes.split(','):
         width, height = parse_size(size)
         for profile in args.profiles.split(','):
-            r = measure(width, height, args.rate, frames, profile, publisher_profile=not args.subscriber_only)
-            results.append({'width': width, 'height': height, 'encoding': 'rgb8', 'profile': profile,
-                            'profile_loaded_by': 'subscriber' if args.subscriber_only else 'both', **r})
-            print(f'{width:>4}x{height:<5} {profile:>8} {r["sent"]:>5} {r["received"]:>8} {100 * r["delivered"]:>8.1f}%'
-                  f'   (published at {r["rate_hz"]} Hz)', flush=True)
-    record = {'machine': machine_name(), 'load_average_1min': round(os.getloadavg()[0], 2),
-              'rmw': os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp (default)'),
-              'discovery_range': os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE', '(default)'),
-              'measured': 'best-effort publisher (sensor-data QoS) in one process -> subscriber with the camera '
-                          "node's image QoS (best effort, depth 1) in another; delivered = received / sent",
-              'date': time.strftime('%Y-%m-%d %H:%M:%S'), 'results': results}
+            r = measure(
+                width,
+                height,
+                args.rate,
+                frames,
+                profile,
+                publisher_profile=not args.subscriber_only,
+            )
+            results.append(
+                {
+                    'width': width,
+                    'height': height,
+                    'encoding': 'rgb8',
+                    'profile': profile,
+                    'profile_loaded_by': 'subscriber' if args.subscriber_only else 'both',
+                    **r,
+                }
+            )
+            print(
+                f'{width:>4}x{height:<5} {profile:>8} {r["sent"]:>5} {r["received"]:>8} '
+                f'{100 * r["delivered"]:>8.1f}%'
+                f'   (published at {r["rate_hz"]} Hz)',
+                flush=True,
+            )
+    record = {
+        'machine': machine_name(),
+        'load_average_1min': round(os.getloadavg()[0], 2),
+        'rmw': os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp (default)'),
+        'discovery_range': os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE', '(default)'),
+        'measured': 'best-effort publisher (sensor-data QoS) in one process -> subscriber with '
+        'the camera '
+        "node's image QoS (best effort, depth 1) in another; delivered = received / sent",
+        'date': time.strftime('%Y-%m-%d %H:%M:%S'),
+        'results': results,
+    }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:
         json.dump(record, f, indent=1)

@@ -47,8 +47,10 @@ def rviz(context, config_file):
         from launch.logging import get_logger
 
         get_logger(LOGGER).warning(
-            f'rviz:=true, but {why}: running without RViz. Install ros-$ROS_DISTRO-rviz2, or run RViz on '
-            'another machine with config/gfpose.rviz (the markers topic is published either way).')
+            f'rviz:=true, but {why}: running without RViz. Install ros-$ROS_DISTRO-rviz2, or run '
+            'RViz on '
+            'another machine with config/gfpose.rviz (the markers topic is published either way).'
+        )
         return []
     from launch_ros.actions import Node
 
@@ -64,9 +66,13 @@ def dds_environment(profile, environ=os.environ):
         return {}, 'dds_profile is empty: Fast DDS keeps its defaults (large images may be lost)'
     own = [name for name in USER_DDS_VARIABLES if environ.get(name)]
     if own:
-        return {}, (f'{", ".join(own)} already set: keeping your DDS settings, not loading {profile} '
-                    '(large images may be lost unless they configure shared memory or LARGE_DATA)')
-    return {name: profile for name in PROFILE_VARIABLES}, f'Fast DDS profile for large images: {profile}'
+        return {}, (
+            f'{", ".join(own)} already set: keeping your DDS settings, not loading {profile} '
+            '(large images may be lost unless they configure shared memory or LARGE_DATA)'
+        )
+    return {
+        name: profile for name in PROFILE_VARIABLES
+    }, f'Fast DDS profile for large images: {profile}'
 
 
 def dds_settings(context):

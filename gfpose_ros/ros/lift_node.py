@@ -1,4 +1,5 @@
-"""The lift node: gfpose_msgs/Keypoints2DArray -> metric 3D poses, hypotheses, RViz markers, diagnostics.
+"""The lift node: gfpose_msgs/Keypoints2DArray -> metric 3D poses, hypotheses, RViz markers,
+diagnostics.
 
 A lifecycle node: configure loads the model (a missing or corrupt file fails here, with the
 reason), activate subscribes, deactivate unsubscribes, cleanup drops the model. Run as a
@@ -36,103 +37,263 @@ from gfpose_ros.skeleton import NUM_JOINTS
 from gfpose_ros.stamp_cache import StampCache
 from gfpose_ros.tracking import PersonTracker, TrackedLifter
 
-from .conversions import (hypotheses_msg, intrinsics_from_camera_info, person_arrays,
-                          poses_msg, stamp_seconds)
+from .conversions import (
+    hypotheses_msg,
+    intrinsics_from_camera_info,
+    person_arrays,
+    poses_msg,
+    stamp_seconds,
+)
 from .image_conversion import ImageError, depth_image_to_metres
 from .diagnostics import FrameStats
 from .markers import MarkerOptions, pose_markers
-from .node_tools import (WARN_PERIOD, GfposeLifecycleNode, exit_process, init_rclpy, parameter_descriptor, run_nodes,
-                         startup_parameters)
+from .node_tools import (
+    WARN_PERIOD,
+    GfposeLifecycleNode,
+    exit_process,
+    init_rclpy,
+    parameter_descriptor,
+    run_nodes,
+    startup_parameters,
+)
 
 # The largest people x hypotheses batch of one lift call (the TensorRT engine's batch profile).
 MAX_BATCH = 512
 RELIABILITIES = ('best_effort', 'reliable')
 # One-Euro settings of smooth_poses, chosen with gfpose eval-tracking (see the README).
 SMOOTHING = {'min_cutoff': 2.0, 'beta': 20.0, 'd_cutoff': 1.0}
-TRACKING_SETTINGS = ('tracking', 'warm_start', 'track_max_age', 'smooth_poses', 'confidence_threshold')
+TRACKING_SETTINGS = (
+    'tracking',
+    'warm_start',
+    'track_max_age',
+    'smooth_poses',
+    'confidence_threshold',
+)
 
 
 # name -> (default, descriptor). Startup parameters are read at configure (or activate for the
 # QoS); all others apply at run time. Defaults match config/lift.yaml.
 PARAMETERS = {
-    'model_path': ('', parameter_descriptor('Model weights (.pt); empty = the shipped model', read_only_after_configure=True)),
-    'backend': ('auto', parameter_descriptor('Inference backend; auto picks TensorRT, then ONNX Runtime, then torch',
-                                    choices=BACKENDS, read_only_after_configure=True)),
-    'precision': ('fp16', parameter_descriptor('TensorRT precision', choices=PRECISIONS, read_only_after_configure=True)),
-    'steps': (4, parameter_descriptor('Sampler steps (network evaluations per hypothesis)', 1, 100,
-                             read_only_after_configure=True)),
-    'engine_cache_dir': ('', parameter_descriptor('Folder for exported graphs and TensorRT engines; empty = '
-                                         '$ROS_HOME/gfpose_ros', read_only_after_configure=True)),
-    'num_threads': (1, parameter_descriptor('CPU threads of the ONNX Runtime backend; 0 = its default (one per core)', 0, 256,
-                                   read_only_after_configure=True)),
-    'use_depth': (False, parameter_descriptor(
-        'Subscribe to depth_image (aligned to the colour camera: 16UC1 mm or 32FC1 m) and measure each person\'s '
-        'distance and size with it; people it cannot place keep the monocular fit', read_only_after_configure=True)),
-    'depth_max_age': (0.05, parameter_descriptor(
-        'Largest stamp difference in seconds between the keypoints and the depth image paired with them', 0.001, 1.0)),
-    'tracking': (True, parameter_descriptor(
-        'Give people the detector sends without an id a stable track id, and start each continuing track\'s '
-        'sampler from its last pose (warm_start)')),
-    'warm_start': (True, parameter_descriptor('With tracking: continuing tracks warm-start (2 network evaluations '
-                                              'instead of 4; steadier poses, a smaller spread)')),
-    'track_max_age': (0.5, parameter_descriptor('Seconds a track survives unseen; a person back later gets a new id',
-                                                0.05, 10.0)),
-    'smooth_poses': (False, parameter_descriptor('With tracking: One-Euro filter on each track\'s published joints '
-                                                 '(steadier, some lag)')),
-    'keypoints_reliability': ('best_effort', parameter_descriptor(
-        'Reliability of the keypoints_2d subscription (best_effort also matches reliable publishers)',
-        choices=RELIABILITIES, read_only_after_configure=True)),
-    'num_hypotheses': (20, parameter_descriptor('Pose hypotheses sampled per person', 1, MAX_BATCH)),
-    'aggregation': ('reprojection', parameter_descriptor('How hypotheses become one pose', choices=('reprojection', 'mean'))),
-    'confidence_threshold': (0.3, parameter_descriptor('2D confidence below which a joint counts as unseen and is completed',
-                                              0.0, 1.0)),
-    'keypoint_noise': (DEFAULT_KEYPOINT_NOISE, parameter_descriptor(
-        'Expected 2D keypoint error per axis as a fraction of the person\'s 2D box diagonal; observed joints move onto their '
-        'camera rays by how much this trusts the 2D over the prior. 0 = exact 2D, 10 = ignore the rays', 0.0, 10.0)),
-    'min_joints': (4, parameter_descriptor('People with fewer confident joints are dropped', 2, NUM_JOINTS)),
-    'person_height': (0.0, parameter_descriptor('Assumed stature in metres (scales the poses); 0 = the model\'s own',
-                                       0.0, 2.5)),
-    'max_people': (10, parameter_descriptor('At most this many people are lifted per frame, the most confident first',
-                                   1, MAX_BATCH)),
+    'model_path': (
+        '',
+        parameter_descriptor(
+            'Model weights (.pt); empty = the shipped model', read_only_after_configure=True
+        ),
+    ),
+    'backend': (
+        'auto',
+        parameter_descriptor(
+            'Inference backend; auto picks TensorRT, then ONNX Runtime, then torch',
+            choices=BACKENDS,
+            read_only_after_configure=True,
+        ),
+    ),
+    'precision': (
+        'fp16',
+        parameter_descriptor(
+            'TensorRT precision', choices=PRECISIONS, read_only_after_configure=True
+        ),
+    ),
+    'steps': (
+        4,
+        parameter_descriptor(
+            'Sampler steps (network evaluations per hypothesis)',
+            1,
+            100,
+            read_only_after_configure=True,
+        ),
+    ),
+    'engine_cache_dir': (
+        '',
+        parameter_descriptor(
+            'Folder for exported graphs and TensorRT engines; empty = $ROS_HOME/gfpose_ros',
+            read_only_after_configure=True,
+        ),
+    ),
+    'num_threads': (
+        1,
+        parameter_descriptor(
+            'CPU threads of the ONNX Runtime backend; 0 = its default (one per core)',
+            0,
+            256,
+            read_only_after_configure=True,
+        ),
+    ),
+    'use_depth': (
+        False,
+        parameter_descriptor(
+            'Subscribe to depth_image (aligned to the colour camera: 16UC1 mm or 32FC1 m) and '
+            'measure each person\'s '
+            'distance and size with it; people it cannot place keep the monocular fit',
+            read_only_after_configure=True,
+        ),
+    ),
+    'depth_max_age': (
+        0.05,
+        parameter_descriptor(
+            'Largest stamp difference in seconds between the keypoints and the depth image paired '
+            'with them',
+            0.001,
+            1.0,
+        ),
+    ),
+    'tracking': (
+        True,
+        parameter_descriptor(
+            'Give people the detector sends without an id a stable track id, and start each '
+            'continuing track\'s '
+            'sampler from its last pose (warm_start)'
+        ),
+    ),
+    'warm_start': (
+        True,
+        parameter_descriptor(
+            'With tracking: continuing tracks warm-start (2 network evaluations '
+            'instead of 4; steadier poses, a smaller spread)'
+        ),
+    ),
+    'track_max_age': (
+        0.5,
+        parameter_descriptor(
+            'Seconds a track survives unseen; a person back later gets a new id', 0.05, 10.0
+        ),
+    ),
+    'smooth_poses': (
+        False,
+        parameter_descriptor(
+            'With tracking: One-Euro filter on each track\'s published joints (steadier, some lag)'
+        ),
+    ),
+    'keypoints_reliability': (
+        'best_effort',
+        parameter_descriptor(
+            'Reliability of the keypoints_2d subscription (best_effort also matches reliable '
+            'publishers)',
+            choices=RELIABILITIES,
+            read_only_after_configure=True,
+        ),
+    ),
+    'num_hypotheses': (
+        20,
+        parameter_descriptor('Pose hypotheses sampled per person', 1, MAX_BATCH),
+    ),
+    'aggregation': (
+        'reprojection',
+        parameter_descriptor('How hypotheses become one pose', choices=('reprojection', 'mean')),
+    ),
+    'confidence_threshold': (
+        0.3,
+        parameter_descriptor(
+            '2D confidence below which a joint counts as unseen and is completed', 0.0, 1.0
+        ),
+    ),
+    'keypoint_noise': (
+        DEFAULT_KEYPOINT_NOISE,
+        parameter_descriptor(
+            'Expected 2D keypoint error per axis as a fraction of the person\'s 2D box diagonal; '
+            'observed joints move onto their '
+            'camera rays by how much this trusts the 2D over the prior. 0 = exact 2D, 10 = ignore '
+            'the rays',
+            0.0,
+            10.0,
+        ),
+    ),
+    'min_joints': (
+        4,
+        parameter_descriptor('People with fewer confident joints are dropped', 2, NUM_JOINTS),
+    ),
+    'person_height': (
+        0.0,
+        parameter_descriptor(
+            'Assumed stature in metres (scales the poses); 0 = the model\'s own', 0.0, 2.5
+        ),
+    ),
+    'max_people': (
+        10,
+        parameter_descriptor(
+            'At most this many people are lifted per frame, the most confident first', 1, MAX_BATCH
+        ),
+    ),
     'publish_hypotheses': (True, parameter_descriptor('Publish pose_hypotheses')),
     'publish_markers': (True, parameter_descriptor('Publish RViz markers')),
-    'show_hypotheses': (True, parameter_descriptor('Draw the hypotheses as a faint point cloud in the markers')),
-    'marker_lifetime': (0.5, parameter_descriptor('Seconds a marker stays without an update', 0.0, 60.0)),
-    'marker_joint_diameter': (0.06, parameter_descriptor('Joint sphere diameter in metres', 0.005, 0.5)),
-    'fx': (0.0, parameter_descriptor('Fallback focal length x [px] until a camera_info arrives; used when fx and fy > 0',
-                            0.0, 1e5)),
+    'show_hypotheses': (
+        True,
+        parameter_descriptor('Draw the hypotheses as a faint point cloud in the markers'),
+    ),
+    'marker_lifetime': (
+        0.5,
+        parameter_descriptor('Seconds a marker stays without an update', 0.0, 60.0),
+    ),
+    'marker_joint_diameter': (
+        0.06,
+        parameter_descriptor('Joint sphere diameter in metres', 0.005, 0.5),
+    ),
+    'fx': (
+        0.0,
+        parameter_descriptor(
+            'Fallback focal length x [px] until a camera_info arrives; used when fx and fy > 0',
+            0.0,
+            1e5,
+        ),
+    ),
     'fy': (0.0, parameter_descriptor('Fallback focal length y [px]', 0.0, 1e5)),
     'cx': (0.0, parameter_descriptor('Fallback principal point x [px]', -1e5, 1e5)),
     'cy': (0.0, parameter_descriptor('Fallback principal point y [px]', -1e5, 1e5)),
-    'autostart': (True, parameter_descriptor('Configure and activate on start; false: wait for a lifecycle manager',
-                                    read_only_after_configure=True)),
-    'diagnostics_period': (1.0, parameter_descriptor('Seconds between two /diagnostics messages', 0.1, 60.0,
-                                            read_only_after_configure=True)),
+    'autostart': (
+        True,
+        parameter_descriptor(
+            'Configure and activate on start; false: wait for a lifecycle manager',
+            read_only_after_configure=True,
+        ),
+    ),
+    'diagnostics_period': (
+        1.0,
+        parameter_descriptor(
+            'Seconds between two /diagnostics messages', 0.1, 60.0, read_only_after_configure=True
+        ),
+    ),
 }
 STARTUP = startup_parameters(PARAMETERS)
-LIFTER_SETTINGS = ('num_hypotheses', 'aggregation', 'confidence_threshold', 'keypoint_noise', 'min_joints',
-                   'person_height')
-LIFTER_DEFAULTS = {name: p.default for name, p in inspect.signature(Lifter).parameters.items()
-                   if p.default is not inspect.Parameter.empty}
+LIFTER_SETTINGS = (
+    'num_hypotheses',
+    'aggregation',
+    'confidence_threshold',
+    'keypoint_noise',
+    'min_joints',
+    'person_height',
+)
+LIFTER_DEFAULTS = {
+    name: p.default
+    for name, p in inspect.signature(Lifter).parameters.items()
+    if p.default is not inspect.Parameter.empty
+}
 
 
 def validation_error(values):
     """Why this complete set of parameter values is invalid, or None. Ranges and types are
     enforced by the descriptors; this checks choices and what depends on several values."""
-    for name, choices in (('backend', BACKENDS), ('precision', PRECISIONS),
-                          ('keypoints_reliability', RELIABILITIES)):
+    for name, choices in (
+        ('backend', BACKENDS),
+        ('precision', PRECISIONS),
+        ('keypoints_reliability', RELIABILITIES),
+    ):
         if values[name] not in choices:
             return f'{name} must be one of {", ".join(choices)}, got {values[name]!r}'
     # The core's own checks, on the candidate values rather than a live Lifter; settings that are
     # not node parameters keep the Lifter's defaults.
-    candidate = LIFTER_DEFAULTS | {'max_batch': MAX_BATCH} | {k: values[k] for k in LIFTER_SETTINGS}
+    candidate = (
+        LIFTER_DEFAULTS | {'max_batch': MAX_BATCH} | {k: values[k] for k in LIFTER_SETTINGS}
+    )
     try:
         Lifter.validate_settings(types.SimpleNamespace(**candidate))
     except ValueError as exc:
         return str(exc)
     if values['max_people'] * values['num_hypotheses'] > MAX_BATCH:
-        return (f'max_people x num_hypotheses = {values["max_people"]} x {values["num_hypotheses"]} exceeds '
-                f'the batch limit {MAX_BATCH}; lower one of them')
+        return (
+            f'max_people x num_hypotheses = {values["max_people"]} x {values["num_hypotheses"]} '
+            'exceeds '
+            f'the batch limit {MAX_BATCH}; lower one of them'
+        )
     return None
 
 
@@ -146,7 +307,9 @@ class LiftNode(GfposeLifecycleNode):
         self.lifter = None
         self.tracked = None
         self.camera_K = None
-        self.camera_size = None  # (width, height) of the camera_info, to check depth images against
+        self.camera_size = (
+            None  # (width, height) of the camera_info, to check depth images against
+        )
         self.depth_images = StampCache(self.get_parameter('depth_max_age').value)
         self.stats = FrameStats()
         self._pubs = {}
@@ -161,8 +324,13 @@ class LiftNode(GfposeLifecycleNode):
     def _validate_parameters(self, params):
         for p in params:
             if p.name in STARTUP and self.lifter is not None:
-                return SetParametersResult(successful=False, reason=(
-                    f'{p.name} is read at configure: deactivate and clean up the node, set it, then configure'))
+                return SetParametersResult(
+                    successful=False,
+                    reason=(
+                        f'{p.name} is read at configure: deactivate and clean up the node, set '
+                        'it, then configure'
+                    ),
+                )
         values = self._values()
         values.update({p.name: p.value for p in params if p.name in PARAMETERS})
         reason = validation_error(values)
@@ -180,32 +348,49 @@ class LiftNode(GfposeLifecycleNode):
             self.tracked = self._tracked_lifter()  # tracks start over
 
     def _tracked_lifter(self):
-        tracker = PersonTracker(max_age=self.get_parameter('track_max_age').value,
-                                confidence_threshold=self.lifter.confidence_threshold)
+        tracker = PersonTracker(
+            max_age=self.get_parameter('track_max_age').value,
+            confidence_threshold=self.lifter.confidence_threshold,
+        )
         warm = self.get_parameter('warm_start').value
         if self.get_parameter('tracking').value and warm:
-            self.lifter.warm_backend()  # export or load the tracking graph now, not in the first frame
-        return TrackedLifter(self.lifter, tracker, warm_start=warm,
-                             smoothing=SMOOTHING if self.get_parameter('smooth_poses').value else None)
+            # export or load the tracking graph now, not in the first frame
+            self.lifter.warm_backend()
+        return TrackedLifter(
+            self.lifter,
+            tracker,
+            warm_start=warm,
+            smoothing=SMOOTHING if self.get_parameter('smooth_poses').value else None,
+        )
 
     def _marker_options(self):
-        return MarkerOptions(lifetime=self.get_parameter('marker_lifetime').value,
-                             joint_diameter=self.get_parameter('marker_joint_diameter').value,
-                             show_hypotheses=self.get_parameter('show_hypotheses').value)
+        return MarkerOptions(
+            lifetime=self.get_parameter('marker_lifetime').value,
+            joint_diameter=self.get_parameter('marker_joint_diameter').value,
+            show_hypotheses=self.get_parameter('show_hypotheses').value,
+        )
 
     # ------------------------------------------------------------ lifecycle
 
     def on_configure(self, state):
         values = self._values()
-        reason = validation_error(values)  # values from a params file never went through the callback
+        reason = validation_error(
+            values
+        )  # values from a params file never went through the callback
         if reason:
             self.get_logger().error(f'configure failed: invalid parameters: {reason}')
             return TransitionCallbackReturn.FAILURE
         try:
             self.lifter = Lifter(
-                model_path=values['model_path'] or None, backend=values['backend'], precision=values['precision'],
-                steps=values['steps'], cache_dir=values['engine_cache_dir'] or None, max_batch=MAX_BATCH,
-                threads=values['num_threads'], **{k: values[k] for k in LIFTER_SETTINGS})
+                model_path=values['model_path'] or None,
+                backend=values['backend'],
+                precision=values['precision'],
+                steps=values['steps'],
+                cache_dir=values['engine_cache_dir'] or None,
+                max_batch=MAX_BATCH,
+                threads=values['num_threads'],
+                **{k: values[k] for k in LIFTER_SETTINGS},
+            )
         except Exception as exc:  # ModelFileError, BackendError, ...: all mean "cannot run"
             self.get_logger().error(f'configure failed: {type(exc).__name__}: {exc}')
             self.lifter = None
@@ -213,35 +398,55 @@ class LiftNode(GfposeLifecycleNode):
         try:
             self.tracked = self._tracked_lifter()
         except Exception as exc:
-            self.get_logger().error(f'configure failed: tracking graph: {type(exc).__name__}: {exc}')
+            self.get_logger().error(
+                f'configure failed: tracking graph: {type(exc).__name__}: {exc}'
+            )
             self.lifter = None
             return TransitionCallbackReturn.FAILURE
-        self.get_logger().info(f'model {self.lifter.model_path}; backend {self.lifter.backend.name} '
-                               f'({self.lifter.backend_reason}); {self.lifter.steps} steps')
+        self.get_logger().info(
+            f'model {self.lifter.model_path}; backend {self.lifter.backend.name} '
+            f'({self.lifter.backend_reason}); {self.lifter.steps} steps'
+        )
         self.marker_options = self._marker_options()
         self._pubs = {
             'poses': self.create_lifecycle_publisher(Pose3DArray, 'poses_3d', 10),
-            'hypotheses': self.create_lifecycle_publisher(PoseHypothesesArray, 'pose_hypotheses', 10),
+            'hypotheses': self.create_lifecycle_publisher(
+                PoseHypothesesArray, 'pose_hypotheses', 10
+            ),
             'markers': self.create_lifecycle_publisher(MarkerArray, 'markers', 10),
             'diagnostics': self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', 10),
         }
         return super().on_configure(state)
 
     def on_activate(self, state):
-        reliability = (ReliabilityPolicy.RELIABLE if self.get_parameter('keypoints_reliability').value == 'reliable'
-                       else ReliabilityPolicy.BEST_EFFORT)
+        reliability = (
+            ReliabilityPolicy.RELIABLE
+            if self.get_parameter('keypoints_reliability').value == 'reliable'
+            else ReliabilityPolicy.BEST_EFFORT
+        )
         # Depth 1: a frame that waits while the node is busy is replaced by the next one.
-        keypoints_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability)
+        keypoints_qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability
+        )
         self.stats = FrameStats()
         self._subs = [
-            self.create_subscription(Keypoints2DArray, 'keypoints_2d', self.on_keypoints, keypoints_qos),
-            self.create_subscription(CameraInfo, 'camera_info', self.on_camera_info, qos_profile_sensor_data),
+            self.create_subscription(
+                Keypoints2DArray, 'keypoints_2d', self.on_keypoints, keypoints_qos
+            ),
+            self.create_subscription(
+                CameraInfo, 'camera_info', self.on_camera_info, qos_profile_sensor_data
+            ),
         ]
         if self.get_parameter('use_depth').value:
             self.depth_images.clear()
-            self._subs.append(self.create_subscription(Image, 'depth_image', self.on_depth_image,
-                                                       qos_profile_sensor_data))
-        self._timer = self.create_timer(self.get_parameter('diagnostics_period').value, self.publish_diagnostics)
+            self._subs.append(
+                self.create_subscription(
+                    Image, 'depth_image', self.on_depth_image, qos_profile_sensor_data
+                )
+            )
+        self._timer = self.create_timer(
+            self.get_parameter('diagnostics_period').value, self.publish_diagnostics
+        )
         return super().on_activate(state)
 
     def on_deactivate(self, state):
@@ -281,9 +486,12 @@ class LiftNode(GfposeLifecycleNode):
             self.warn('depth_image', f'depth image ignored: {exc}')
             return
         if self.camera_size is not None and (msg.width, msg.height) != self.camera_size:
-            self.warn('depth_size', f'depth image ignored: {msg.width}x{msg.height}, but camera_info says '
-                                    f'{self.camera_size[0]}x{self.camera_size[1]}; use the depth image aligned '
-                                    'to the colour camera (e.g. aligned_depth_to_color/image_raw)')
+            self.warn(
+                'depth_size',
+                f'depth image ignored: {msg.width}x{msg.height}, but camera_info says '
+                f'{self.camera_size[0]}x{self.camera_size[1]}; use the depth image aligned '
+                'to the colour camera (e.g. aligned_depth_to_color/image_raw)',
+            )
             return
         self.depth_images.put(stamp_seconds(msg.header.stamp), msg.header.frame_id, metres)
 
@@ -303,8 +511,11 @@ class LiftNode(GfposeLifecycleNode):
             return self.camera_K, f'camera_info on {self.resolve_topic_name("camera_info")}'
         fx, fy, cx, cy = (self.get_parameter(n).value for n in ('fx', 'fy', 'cx', 'cy'))
         if fx > 0 and fy > 0:
-            self.warn('fallback_intrinsics', 'no camera_info received yet; using the fallback intrinsics '
-                                             f'fx={fx} fy={fy} cx={cx} cy={cy} from the parameters')
+            self.warn(
+                'fallback_intrinsics',
+                'no camera_info received yet; using the fallback intrinsics '
+                f'fx={fx} fy={fy} cx={cx} cy={cy} from the parameters',
+            )
             return intrinsics(fx, fy, cx, cy), 'the fx, fy, cx, cy parameters'
         return None, None
 
@@ -321,8 +532,14 @@ class LiftNode(GfposeLifecycleNode):
                 return
             depth = self.depth_for(msg.header)
             if self.get_parameter('tracking').value:
-                result, tracks = self.tracked.lift(uv, confidence, K, stamp_seconds(msg.header.stamp),
-                                                   ids=[i or None for i in ids], depth=depth)
+                result, tracks = self.tracked.lift(
+                    uv,
+                    confidence,
+                    K,
+                    stamp_seconds(msg.header.stamp),
+                    ids=[i or None for i in ids],
+                    depth=depth,
+                )
                 ids = [str(track_id) for track_id in tracks.ids]
             else:
                 result = self.lifter.lift(uv, confidence, K, layout='h36m17', depth=depth)
@@ -332,13 +549,17 @@ class LiftNode(GfposeLifecycleNode):
             return
         except Exception as exc:  # a backend failure must not kill the node either
             self.stats.skip(str(exc))
-            self.get_logger().error(f'frame skipped: lifting failed: {type(exc).__name__}: {exc}',
-                                    throttle_duration_sec=WARN_PERIOD)
+            self.get_logger().error(
+                f'frame skipped: lifting failed: {type(exc).__name__}: {exc}',
+                throttle_duration_sec=WARN_PERIOD,
+            )
             return
         self.publish(msg.header, ids, result)
         self.stats.placed(result.position_source, result.depth_reason)
         # Latency from DDS reception (includes any wait in the queue) to published results.
-        latency = (time.time_ns() - received_ns) * 1e-9 if received_ns else time.monotonic() - start
+        latency = (
+            (time.time_ns() - received_ns) * 1e-9 if received_ns else time.monotonic() - start
+        )
         self.stats.finished(latency, len(ids))
 
     def select_people(self, msg):
@@ -354,8 +575,11 @@ class LiftNode(GfposeLifecycleNode):
             return [], np.zeros((0, NUM_JOINTS, 2)), np.zeros((0, NUM_JOINTS)), np.eye(3)
         K, source = self.intrinsics()
         if K is None:
-            self.skip('no_intrinsics', f'no camera_info received on {self.resolve_topic_name("camera_info")} '
-                                       'and no fallback intrinsics (parameters fx, fy, cx, cy)')
+            self.skip(
+                'no_intrinsics',
+                f'no camera_info received on {self.resolve_topic_name("camera_info")} '
+                'and no fallback intrinsics (parameters fx, fy, cx, cy)',
+            )
             return None, None, None, None
         try:
             check_intrinsics(K)
@@ -364,13 +588,18 @@ class LiftNode(GfposeLifecycleNode):
         ids, uv, confidence, strength = [], [], [], []
         for i, person in enumerate(msg.people):
             try:
-                p_uv, p_conf, _ = lifter.prepare(*[a[None] for a in person_arrays(person)], K, person.layout)
+                p_uv, p_conf, _ = lifter.prepare(
+                    *[a[None] for a in person_arrays(person)], K, person.layout
+                )
             except ValueError as exc:
                 raise type(exc)(f'person {i} (id {person.id!r}): {exc}') from None
             seen = confident_joints(p_uv, p_conf, lifter.confidence_threshold)[0]
             if seen.sum() < lifter.min_joints:
-                self.warn('min_joints', f'person {i} (id {person.id!r}) dropped: {seen.sum()} confident joints, '
-                                        f'at least min_joints={lifter.min_joints} needed')
+                self.warn(
+                    'min_joints',
+                    f'person {i} (id {person.id!r}) dropped: {seen.sum()} confident joints, '
+                    f'at least min_joints={lifter.min_joints} needed',
+                )
                 continue
             ids.append(person.id)
             uv.append(p_uv[0])
@@ -378,11 +607,23 @@ class LiftNode(GfposeLifecycleNode):
             strength.append(p_conf[0][seen].sum())
         max_people = self.get_parameter('max_people').value
         if len(ids) > max_people:
-            self.warn('max_people', f'{len(ids)} people in the frame; lifting the {max_people} most confident '
-                                    '(parameter max_people)')
+            self.warn(
+                'max_people',
+                f'{len(ids)} people in the frame; lifting the {max_people} most confident '
+                '(parameter max_people)',
+            )
             keep = sorted(np.argsort(strength)[::-1][:max_people])
-            ids, uv, confidence = [ids[i] for i in keep], [uv[i] for i in keep], [confidence[i] for i in keep]
-        return ids, np.reshape(uv, (-1, NUM_JOINTS, 2)), np.reshape(confidence, (-1, NUM_JOINTS)), K
+            ids, uv, confidence = (
+                [ids[i] for i in keep],
+                [uv[i] for i in keep],
+                [confidence[i] for i in keep],
+            )
+        return (
+            ids,
+            np.reshape(uv, (-1, NUM_JOINTS, 2)),
+            np.reshape(confidence, (-1, NUM_JOINTS)),
+            K,
+        )
 
     def publish(self, header, ids, result):
         """All outputs carry the input's stamp and frame."""
@@ -395,8 +636,11 @@ class LiftNode(GfposeLifecycleNode):
     def publish_diagnostics(self):
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.status = [self.stats.status(f'{self.get_name()}: lifting', self.lifter.backend.name,
-                                        self.lifter.backend_reason)]
+        msg.status = [
+            self.stats.status(
+                f'{self.get_name()}: lifting', self.lifter.backend.name, self.lifter.backend_reason
+            )
+        ]
         self._pubs['diagnostics'].publish(msg)
 
 

@@ -16,9 +16,9 @@ COMPLETED_COLOR = ColorRGBA(r=1.0, g=0.55, b=0.0, a=1.0)  # filled in by the pri
 
 @dataclass
 class MarkerOptions:
-    lifetime: float = 0.5         # s; markers vanish by themselves if the node stops publishing
+    lifetime: float = 0.5  # s; markers vanish by themselves if the node stops publishing
     joint_diameter: float = 0.06  # m
-    bone_width: float = 0.03      # m
+    bone_width: float = 0.03  # m
     show_hypotheses: bool = True
     hypothesis_alpha: float = 0.15
 
@@ -37,7 +37,9 @@ def pose_markers(header, result, options):
     lifetime = Duration(sec=int(options.lifetime), nanosec=int(options.lifetime % 1 * 1e9))
 
     def marker(ns, person, kind, scale):
-        m = Marker(header=header, ns=ns, id=person, type=kind, action=Marker.ADD, lifetime=lifetime)
+        m = Marker(
+            header=header, ns=ns, id=person, type=kind, action=Marker.ADD, lifetime=lifetime
+        )
         m.pose.orientation.w = 1.0
         m.scale.x = m.scale.y = m.scale.z = scale
         return m
@@ -47,7 +49,9 @@ def pose_markers(header, result, options):
         bones.color = BONE_COLOR
         bones.points = [_point(pose[j]) for bone in BONES for j in bone]
         joints = marker('joints', i, Marker.SPHERE_LIST, options.joint_diameter)
-        joints.color = OBSERVED_COLOR  # per-point colours below override it; RViz needs a non-zero alpha here
+        joints.color = (
+            OBSERVED_COLOR  # per-point colours below override it; RViz needs a non-zero alpha here
+        )
         joints.points = [_point(p) for p in pose]
         joints.colors = [OBSERVED_COLOR if seen else COMPLETED_COLOR for seen in observed]
         markers += [bones, joints]

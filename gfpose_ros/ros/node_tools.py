@@ -19,13 +19,17 @@ WARN_PERIOD = 5.0  # s between two warnings of the same kind
 STARTUP_CONSTRAINT = 'read at configure; change it only while the node is unconfigured'
 
 
-def parameter_descriptor(description, low=None, high=None, choices=None, read_only_after_configure=False):
+def parameter_descriptor(
+    description, low=None, high=None, choices=None, read_only_after_configure=False
+):
     """A descriptor with its range (integer or floating point) and its constraints in words."""
     d = ParameterDescriptor(description=description)
     if isinstance(low, int) and isinstance(high, int):
         d.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
     elif low is not None:
-        d.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
+        d.floating_point_range = [
+            FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)
+        ]
     constraints = []
     if choices:
         constraints.append('one of: ' + ', '.join(choices))
@@ -37,7 +41,11 @@ def parameter_descriptor(description, low=None, high=None, choices=None, read_on
 
 def startup_parameters(parameters):
     """Names of the parameters in ``{name: (default, descriptor)}`` that are read at configure."""
-    return {name for name, (_, d) in parameters.items() if STARTUP_CONSTRAINT in d.additional_constraints}
+    return {
+        name
+        for name, (_, d) in parameters.items()
+        if STARTUP_CONSTRAINT in d.additional_constraints
+    }
 
 
 class GfposeLifecycleNode(LifecycleNode):
@@ -102,7 +110,8 @@ class StopRequest:
     def _ignore(signum, frame):
         """The work is done by the wake-up pipe. A Python handler must still be installed, one that
         does nothing: it keeps the default actions (KeyboardInterrupt, death by SIGTERM) away, so a
-        second signal during shutdown, as ros2 launch sends 0.1-0.2 s after the first, is harmless."""
+        second signal during shutdown, as ros2 launch sends 0.1-0.2 s after the first, is
+        harmless."""
 
     def request(self, reason):
         """Ask the main thread to stop (from any thread)."""
@@ -127,7 +136,8 @@ class StopRequest:
 
 
 def init_rclpy(args=None):
-    """rclpy.init for a node process: a StopRequest (returned) instead of rclpy's signal handlers."""
+    """rclpy.init for a node process: a StopRequest (returned) instead of rclpy's signal
+    handlers."""
     stop = StopRequest()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     return stop
@@ -162,7 +172,9 @@ def run_nodes(nodes, executor, stop):
                 executor.add_node(node)
             # Triggered to make the executor's wait return once stopping is set. Its own callback
             # group: it must run even while the node's default group is busy with a transition.
-            wake = nodes[0].create_guard_condition(lambda: None, callback_group=MutuallyExclusiveCallbackGroup())
+            wake = nodes[0].create_guard_condition(
+                lambda: None, callback_group=MutuallyExclusiveCallbackGroup()
+            )
 
             def spin():
                 try:
@@ -187,8 +199,10 @@ def run_nodes(nodes, executor, stop):
             # The single-threaded executor runs its callback in that thread: this waits for it.
             spinner.join(CALLBACK_DRAIN_TIMEOUT)
             if spinner.is_alive():
-                nodes[0].get_logger().error(f'a callback is still running after {CALLBACK_DRAIN_TIMEOUT} s; '
-                                            'exiting without waiting for it')
+                nodes[0].get_logger().error(
+                    f'a callback is still running after {CALLBACK_DRAIN_TIMEOUT} s; '
+                    'exiting without waiting for it'
+                )
                 exit_process(1)
         # No callback starts after this; the multi-threaded executor also waits for those running.
         executor.shutdown()

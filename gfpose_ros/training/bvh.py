@@ -42,7 +42,7 @@ def parse(text):
                 i += 2  # "End Site"
                 if tokens[i] != "{" or tokens[i + 1] != "OFFSET":
                     raise BVHError("malformed End Site")
-                end_parent.end_offset = np.array(tokens[i + 2:i + 5], dtype=float)
+                end_parent.end_offset = np.array(tokens[i + 2 : i + 5], dtype=float)
                 i += 6  # { OFFSET x y z }
                 continue
             elif token == "{":
@@ -52,22 +52,24 @@ def parse(text):
                 stack.pop()
                 i += 1
             elif token == "OFFSET":
-                current.offset = np.array(tokens[i + 1:i + 4], dtype=float)
+                current.offset = np.array(tokens[i + 1 : i + 4], dtype=float)
                 i += 4
             elif token == "CHANNELS":
                 count = int(tokens[i + 1])
-                current.channels = tokens[i + 2:i + 2 + count]
+                current.channels = tokens[i + 2 : i + 2 + count]
                 i += 2 + count
             else:
                 i += 1
         frames = int(tokens[i + 2])
         frame_time = float(tokens[i + 5])
-        values = np.array(tokens[i + 6:], dtype=float)
+        values = np.array(tokens[i + 6 :], dtype=float)
     except (IndexError, ValueError) as exc:
         raise BVHError(f"malformed BVH: {exc}") from None
     width = sum(len(n.channels) for n in nodes)
     if not nodes or values.size != frames * width:
-        raise BVHError(f"BVH motion has {values.size} values, expected {frames} frames x {width} channels")
+        raise BVHError(
+            f"BVH motion has {values.size} values, expected {frames} frames x {width} channels"
+        )
     return nodes, values.reshape(frames, width), frame_time
 
 
@@ -93,18 +95,23 @@ def forward_kinematics(nodes, motion):
             values = motion[:, column]
             column += 1
             if channel.endswith("position"):
-                local_t[:, "XYZ".index(channel[0])] = values  # position channels replace the offset
+                local_t[:, "XYZ".index(channel[0])] = (
+                    values  # position channels replace the offset
+                )
             else:
                 local_R = local_R @ _axis_rotation(channel[0], values)
         if node.parent is None:
             positions[node.name], rotations[node.name] = local_t, local_R
         else:
             parent_R = rotations[node.parent.name]
-            positions[node.name] = positions[node.parent.name] + np.einsum("fij,fj->fi", parent_R, local_t)
+            positions[node.name] = positions[node.parent.name] + np.einsum(
+                "fij,fj->fi", parent_R, local_t
+            )
             rotations[node.name] = parent_R @ local_R
         if node.end_offset is not None:
-            positions[node.name + "_end"] = positions[node.name] + np.einsum("fij,j->fi", rotations[node.name],
-                                                                           node.end_offset)
+            positions[node.name + "_end"] = positions[node.name] + np.einsum(
+                "fij,j->fi", rotations[node.name], node.end_offset
+            )
     return positions
 
 
@@ -114,9 +121,25 @@ def _mid(p, a, b):
 
 def _cmu(p):
     head = _mid(p, "Head", "Head_end")
-    return [_mid(p, "LeftUpLeg", "RightUpLeg"), p["RightUpLeg"], p["RightLeg"], p["RightFoot"], p["LeftUpLeg"],
-            p["LeftLeg"], p["LeftFoot"], p["Spine"], p["Neck"], p["Neck1"], head, p["LeftArm"], p["LeftForeArm"],
-            p["LeftHand"], p["RightArm"], p["RightForeArm"], p["RightHand"]]
+    return [
+        _mid(p, "LeftUpLeg", "RightUpLeg"),
+        p["RightUpLeg"],
+        p["RightLeg"],
+        p["RightFoot"],
+        p["LeftUpLeg"],
+        p["LeftLeg"],
+        p["LeftFoot"],
+        p["Spine"],
+        p["Neck"],
+        p["Neck1"],
+        head,
+        p["LeftArm"],
+        p["LeftForeArm"],
+        p["LeftHand"],
+        p["RightArm"],
+        p["RightForeArm"],
+        p["RightHand"],
+    ]
 
 
 def _bandai(p, unit_mm):
@@ -124,9 +147,25 @@ def _bandai(p, unit_mm):
     direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
     nose = p["Head"] + direction * (50.0 / unit_mm)
     top = p["Head"] + direction * (160.0 / unit_mm)
-    return [p["Hips"], p["UpperLeg_R"], p["LowerLeg_R"], p["Foot_R"], p["UpperLeg_L"], p["LowerLeg_L"], p["Foot_L"],
-            _mid(p, "Spine", "Chest"), p["Neck"], nose, top, p["UpperArm_L"], p["LowerArm_L"], p["Hand_L"],
-            p["UpperArm_R"], p["LowerArm_R"], p["Hand_R"]]
+    return [
+        p["Hips"],
+        p["UpperLeg_R"],
+        p["LowerLeg_R"],
+        p["Foot_R"],
+        p["UpperLeg_L"],
+        p["LowerLeg_L"],
+        p["Foot_L"],
+        _mid(p, "Spine", "Chest"),
+        p["Neck"],
+        nose,
+        top,
+        p["UpperArm_L"],
+        p["LowerArm_L"],
+        p["Hand_L"],
+        p["UpperArm_R"],
+        p["LowerArm_R"],
+        p["Hand_R"],
+    ]
 
 
 RIGS = {
@@ -137,11 +176,16 @@ RIGS = {
 
 
 def _custom(mapping):
-    """A user's joint-name mapping: H36M joint name -> BVH joint (``Name_end`` for its end site) or [a, b]."""
+    """A user's joint-name mapping: H36M joint name -> BVH joint (``Name_end`` for its end site) or
+    [a, b]."""
     from ..skeleton import JOINT_NAMES
 
     def apply(p, unit_mm):
-        return [_mid(p, *mapping[j]) if isinstance(mapping[j], (list, tuple)) else p[mapping[j]] for j in JOINT_NAMES]
+        return [
+            _mid(p, *mapping[j]) if isinstance(mapping[j], (list, tuple)) else p[mapping[j]]
+            for j in JOINT_NAMES
+        ]
+
     return apply
 
 
@@ -163,8 +207,11 @@ def load_bvh(path, rig=None, mapping=None, unit_mm=None):
     else:
         rig = rig or next((r for r, (marker, _, _) in RIGS.items() if marker in names), None)
         if rig not in RIGS:
-            raise BVHError(f"{path}: unknown rig (joints {sorted(names)[:6]}...); supported: {', '.join(RIGS)}, "
-                           "or give a joint-name mapping")
+            raise BVHError(
+                f"{path}: unknown rig (joints {sorted(names)[:6]}...); supported: "
+                f"{', '.join(RIGS)}, "
+                "or give a joint-name mapping"
+            )
         _, unit_mm, mapping = RIGS[rig]
     try:
         joints = np.stack(mapping(forward_kinematics(nodes, motion), unit_mm), axis=1) * unit_mm

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..skeleton import ADULT_BONE_RATIOS, BODY_PARTS, LOWER_BODY, MIRROR_INDEX, NUM_JOINTS, PARENTS, bone_lengths, stature
+from ..skeleton import (
+    ADULT_BONE_RATIOS,
+    BODY_PARTS,
+    LOWER_BODY,
+    MIRROR_INDEX,
+    NUM_JOINTS,
+    PARENTS,
+    bone_lengths,
+    stature,
+)
 
 IMAGE_SIZES = ((640, 480), (848, 480), (1024, 768), (1280, 720), (1280, 1024), (1920, 1080))
 
@@ -47,13 +56,19 @@ class PosePool:
 # rest of the body) by a random offset of this standard deviation in metres: the thorax along
 # the trunk, the head top along the head, the neck/nose in any direction (a detector's nose is
 # in front of the face), and the hips and shoulders in or out symmetrically.
-DEFINITION_JITTER = {"thorax_height": 0.03, "head_top": 0.03, "neck_nose": 0.03, "hip_width": 0.02,
-                     "shoulder_width": 0.02}
+DEFINITION_JITTER = {
+    "thorax_height": 0.03,
+    "head_top": 0.03,
+    "neck_nose": 0.03,
+    "hip_width": 0.02,
+    "shoulder_width": 0.02,
+}
 
 
 @dataclass
 class AugmentConfig:
     """What the training views look like; the ``augmentation`` section of the training config."""
+
     # Body: every bone keeps its direction; its length comes from the adult template
     # (ADULT_BONE_RATIOS) or, with probability own_proportions_prob, from the data's own body,
     # either way scaled to a stature drawn from stature_range (null: keep the data's own size,
@@ -76,7 +91,10 @@ class AugmentConfig:
     principal_jitter: float = 0.03  # fraction of the image size
     off_centre: float = 0.45  # how far (in half-fields of view) the camera may aim off the person
     # 2D noise
-    noise_range: tuple = (0.0, 0.03)  # 2D jitter std per axis, fraction of the person's 2D box diagonal
+    noise_range: tuple = (
+        0.0,
+        0.03,
+    )  # 2D jitter std per axis, fraction of the person's 2D box diagonal
     outlier_prob: float = 0.02
     drop_range: tuple = (0.0, 0.15)  # per-sample joint drop rate
     # GFPose's condition masking
@@ -88,31 +106,59 @@ class AugmentConfig:
     def __post_init__(self):
         self.cameras = None
         if self.camera_model not in ("random", "file"):
-            raise ValueError(f"augmentation.camera_model must be 'random' or 'file', not {self.camera_model!r}")
+            raise ValueError(
+                f"augmentation.camera_model must be 'random' or 'file', not {self.camera_model!r}"
+            )
         if self.camera_model == "file":
             if not self.camera_file:
                 raise ValueError("augmentation.camera_model 'file' needs augmentation.camera_file")
             self.cameras = load_cameras(self.camera_file)
-        for key in ("own_proportions_prob", "mirror_prob", "outlier_prob", "part_drop_prob", "lower_body_drop_prob",
-                    "condition_drop_prob", "condition_3d_prob"):
+        for key in (
+            "own_proportions_prob",
+            "mirror_prob",
+            "outlier_prob",
+            "part_drop_prob",
+            "lower_body_drop_prob",
+            "condition_drop_prob",
+            "condition_3d_prob",
+        ):
             value = getattr(self, key)
             if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
-                raise ValueError(f"augmentation.{key} must be a probability in [0, 1], got {value!r}")
+                raise ValueError(
+                    f"augmentation.{key} must be a probability in [0, 1], got {value!r}"
+                )
         for key in ("stature_range", "distance_range", "focal_range", "noise_range", "drop_range"):
             value = getattr(self, key)
             if value is None and key == "stature_range":
                 if self.own_proportions_prob != 1.0:
-                    raise ValueError("augmentation.stature_range may be null (keep the data's own size) only with "
-                                     "own_proportions_prob 1")
+                    raise ValueError(
+                        "augmentation.stature_range may be null (keep the data's own size) only "
+                        "with "
+                        "own_proportions_prob 1"
+                    )
                 continue
-            if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
-                    and 0 <= value[0] <= value[1]):
-                raise ValueError(f"augmentation.{key} must be [low, high] with 0 <= low <= high, got {value!r}")
+            if not (
+                isinstance(value, (list, tuple))
+                and len(value) == 2
+                and all(isinstance(v, (int, float)) for v in value)
+                and 0 <= value[0] <= value[1]
+            ):
+                raise ValueError(
+                    f"augmentation.{key} must be [low, high] with 0 <= low <= high, got {value!r}"
+                )
         unknown = set(self.definition_jitter) - set(DEFINITION_JITTER)
-        if unknown or any(not isinstance(v, (int, float)) or v < 0 for v in self.definition_jitter.values()):
-            raise ValueError(f"augmentation.definition_jitter takes metres >= 0 for {', '.join(DEFINITION_JITTER)}; "
-                             f"got {self.definition_jitter!r}")
-        self.definition_jitter = {**dict.fromkeys(DEFINITION_JITTER, 0.0), **self.definition_jitter}
+        if unknown or any(
+            not isinstance(v, (int, float)) or v < 0 for v in self.definition_jitter.values()
+        ):
+            raise ValueError(
+                f"augmentation.definition_jitter takes metres >= 0 for "
+                f"{', '.join(DEFINITION_JITTER)}; "
+                f"got {self.definition_jitter!r}"
+            )
+        self.definition_jitter = {
+            **dict.fromkeys(DEFINITION_JITTER, 0.0),
+            **self.definition_jitter,
+        }
 
     @classmethod
     def from_dict(cls, values):
@@ -120,7 +166,9 @@ class AugmentConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise ValueError(f"augmentation: unknown keys {sorted(unknown)}; known: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"augmentation: unknown keys {sorted(unknown)}; known: {', '.join(sorted(known))}"
+            )
         for key, value in values.items():
             if isinstance(value, list):
                 values[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
@@ -130,14 +178,25 @@ class AugmentConfig:
 def evaluation_view(cfg=None):
     """The held-out view: each body at its own size and proportions, 1% 2D noise, no random
     drops or masks (occlusion is added explicitly where it is measured)."""
-    return dataclasses.replace(cfg or AugmentConfig(), stature_range=None, own_proportions_prob=1.0, bone_jitter=0.0,
-                               definition_jitter={}, noise_range=(0.01, 0.01), outlier_prob=0.0, drop_range=(0.0, 0.0),
-                               part_drop_prob=0.0, lower_body_drop_prob=0.0, condition_drop_prob=0.0,
-                               condition_3d_prob=0.0)
+    return dataclasses.replace(
+        cfg or AugmentConfig(),
+        stature_range=None,
+        own_proportions_prob=1.0,
+        bone_jitter=0.0,
+        definition_jitter={},
+        noise_range=(0.01, 0.01),
+        outlier_prob=0.0,
+        drop_range=(0.0, 0.0),
+        part_drop_prob=0.0,
+        lower_body_drop_prob=0.0,
+        condition_drop_prob=0.0,
+        condition_3d_prob=0.0,
+    )
 
 
 def load_cameras(path):
-    """A fixed list of real cameras from YAML: ``cameras: [{K: 3x3, image_size: [w, h], R: 3x3, t: [x, y, z]}]``.
+    """A fixed list of real cameras from YAML: ``cameras: [{K: 3x3, image_size: [w, h], R: 3x3, t:
+    [x, y, z]}]``.
 
     R and t are the world->camera extrinsics as calibration gives them (x_cam = R x_world + t,
     metres, camera optical frame: x right, y down, z forward; world z up, floor at z = 0).
@@ -158,9 +217,13 @@ def load_cameras(path):
             K, R = np.array(cam["K"], dtype=float), np.array(cam["R"], dtype=float)
             t, size = np.array(cam["t"], dtype=float), np.array(cam["image_size"], dtype=float)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: camera {i} needs K (3x3), R (3x3), t (3) and image_size (2): {exc}") from None
+            raise ValueError(
+                f"{path}: camera {i} needs K (3x3), R (3x3), t (3) and image_size (2): {exc}"
+            ) from None
         if K.shape != (3, 3) or R.shape != (3, 3) or t.shape != (3,) or size.shape != (2,):
-            raise ValueError(f"{path}: camera {i} needs K (3x3), R (3x3), t (3) and image_size (2)")
+            raise ValueError(
+                f"{path}: camera {i} needs K (3x3), R (3x3), t (3) and image_size (2)"
+            )
         if not np.allclose(R @ R.T, np.eye(3), atol=1e-4) or np.linalg.det(R) < 0:
             raise ValueError(f"{path}: camera {i}: R is not a rotation matrix")
         Rs.append(R), Cs.append(-R.T @ t), Ks.append(K), sizes.append(size)
@@ -179,7 +242,12 @@ def target_bone_lengths(poses, cfg, generator):
     if cfg.stature_range is None:
         return own
     height = _uniform(n, *cfg.stature_range, generator).to(poses.dtype)
-    own = own * (height / torch.from_numpy(stature(poses.numpy())).to(poses.dtype).clamp_min(0.5))[:, None]
+    own = (
+        own
+        * (height / torch.from_numpy(stature(poses.numpy())).to(poses.dtype).clamp_min(0.5))[
+            :, None
+        ]
+    )
     adult = torch.as_tensor(ADULT_BONE_RATIOS, dtype=poses.dtype) * height[:, None]
     use_own = torch.rand(n, generator=generator) < cfg.own_proportions_prob
     return jitter_bones(torch.where(use_own[:, None], own, adult), cfg.bone_jitter, generator)
@@ -221,7 +289,9 @@ def vary_definitions(poses, jitter, generator):
 
     out[:, 8] += offset("thorax_height") * unit(poses[:, 8] - poses[:, 0])
     out[:, 10] += offset("head_top") * unit(poses[:, 10] - poses[:, 9])
-    out[:, 9] += jitter.get("neck_nose", 0.0) * torch.randn(n, 3, generator=generator, dtype=poses.dtype)
+    out[:, 9] += jitter.get("neck_nose", 0.0) * torch.randn(
+        n, 3, generator=generator, dtype=poses.dtype
+    )
     for (left, right), centre, key in (((4, 1), 0, "hip_width"), ((11, 14), 8, "shoulder_width")):
         delta = offset(key)
         out[:, left] += delta * unit(poses[:, left] - poses[:, right])
@@ -250,7 +320,8 @@ def _rotation(axis, angle):
 def random_cameras(root, cfg, generator):
     """Random virtual cameras around world points ``root`` (n, 3), z up.
 
-    Returns R (n, 3, 3) world->optical rotation, C (n, 3) camera centres, K (n, 3, 3), sizes (n, 2).
+    Returns R (n, 3, 3) world->optical rotation, C (n, 3) camera centres, K (n, 3, 3), sizes (n,
+    2).
     The camera circles the person (any yaw), looks at them from a pitch within +-pitch_deg,
     then aims off by up to ``off_centre`` half-fields of view so people also appear near the
     edges or partly outside the image.
@@ -259,8 +330,10 @@ def random_cameras(root, cfg, generator):
     yaw = _uniform(n, 0, 2 * math.pi, generator)
     pitch = torch.deg2rad(_uniform(n, -cfg.pitch_deg, cfg.pitch_deg, generator))
     distance = _uniform(n, *cfg.distance_range, generator)
-    direction = torch.stack([torch.cos(pitch) * torch.cos(yaw), torch.cos(pitch) * torch.sin(yaw),
-                             torch.sin(pitch)], -1)
+    direction = torch.stack(
+        [torch.cos(pitch) * torch.cos(yaw), torch.cos(pitch) * torch.sin(yaw), torch.sin(pitch)],
+        -1,
+    )
     centre = root + distance[:, None] * direction
     forward = -direction
     up = torch.tensor([0.0, 0.0, 1.0], dtype=root.dtype).expand_as(forward)
@@ -270,7 +343,8 @@ def random_cameras(root, cfg, generator):
     R_look = torch.stack([right, down, forward], -2)
 
     sizes = torch.tensor(cfg.image_sizes, dtype=root.dtype)[
-        torch.randint(len(cfg.image_sizes), (n,), generator=generator)]
+        torch.randint(len(cfg.image_sizes), (n,), generator=generator)
+    ]
     focal = _uniform(n, *cfg.focal_range, generator)
     half_fov_x = torch.atan(sizes[:, 0] / (2 * focal))
     half_fov_y = torch.atan(sizes[:, 1] / (2 * focal))
@@ -283,8 +357,12 @@ def random_cameras(root, cfg, generator):
     K = torch.zeros(n, 3, 3, dtype=root.dtype)
     K[:, 0, 0] = focal
     K[:, 1, 1] = focal
-    K[:, 0, 2] = sizes[:, 0] * (0.5 + cfg.principal_jitter * torch.randn(n, generator=generator, dtype=root.dtype))
-    K[:, 1, 2] = sizes[:, 1] * (0.5 + cfg.principal_jitter * torch.randn(n, generator=generator, dtype=root.dtype))
+    K[:, 0, 2] = sizes[:, 0] * (
+        0.5 + cfg.principal_jitter * torch.randn(n, generator=generator, dtype=root.dtype)
+    )
+    K[:, 1, 2] = sizes[:, 1] * (
+        0.5 + cfg.principal_jitter * torch.randn(n, generator=generator, dtype=root.dtype)
+    )
     K[:, 2, 2] = 1.0
     return R, centre, K, sizes
 
@@ -293,7 +371,8 @@ def observe(poses_world, cfg, generator, noise=True, camera=None):
     """World poses (n, 17, 3) in metres -> a virtual camera's view of them.
 
     ``camera`` (R, C, K, sizes) from ``random_cameras`` fixes the camera(s); by default each
-    pose gets its own random camera. Returns a dict of float64 tensors: ``pose_cam`` (n, 17, 3) metres in the optical frame,
+    pose gets its own random camera. Returns a dict of float64 tensors: ``pose_cam`` (n, 17, 3)
+    metres in the optical frame,
     ``uv`` (n, 17, 2) pixels with 2D noise, ``confidence`` (n, 17) in 0..1 with 0 for joints
     that are dropped or outside the image, and ``K`` (n, 3, 3).
     """
@@ -301,7 +380,10 @@ def observe(poses_world, cfg, generator, noise=True, camera=None):
     camera = camera if camera is not None else random_cameras(poses_world[:, 0], cfg, generator)
     R, C, K, sizes = (x.expand(n, *x.shape[1:]) for x in camera)
     pose_cam = torch.einsum("nij,nkj->nki", R, poses_world - C[:, None])
-    uv = pose_cam[..., :2] / pose_cam[..., 2:3].clamp_min(0.05) * K[:, None, [0, 1], [0, 1]] + K[:, None, :2, 2]
+    uv = (
+        pose_cam[..., :2] / pose_cam[..., 2:3].clamp_min(0.05) * K[:, None, [0, 1], [0, 1]]
+        + K[:, None, :2, 2]
+    )
     inside = ((uv >= 0) & (uv <= sizes[:, None])).all(-1) & (pose_cam[..., 2] > 0.1)
     confidence = torch.where(inside, 1.0, 0.0).to(poses_world.dtype)
     if noise:
@@ -309,12 +391,18 @@ def observe(poses_world, cfg, generator, noise=True, camera=None):
         sigma = _uniform(n, *cfg.noise_range, generator) * size
         uv = uv + sigma[:, None, None] * torch.randn(uv.shape, generator=generator, dtype=uv.dtype)
         outlier = torch.rand(n, NUM_JOINTS, generator=generator, dtype=uv.dtype) < cfg.outlier_prob
-        uv = uv + outlier[..., None] * 0.15 * size[:, None, None] * torch.randn(uv.shape, generator=generator, dtype=uv.dtype)
+        uv = uv + outlier[..., None] * 0.15 * size[:, None, None] * torch.randn(
+            uv.shape, generator=generator, dtype=uv.dtype
+        )
         drop_rate = _uniform(n, *cfg.drop_range, generator)
-        dropped = torch.rand(n, NUM_JOINTS, generator=generator, dtype=uv.dtype) < drop_rate[:, None]
+        dropped = (
+            torch.rand(n, NUM_JOINTS, generator=generator, dtype=uv.dtype) < drop_rate[:, None]
+        )
         confidence = confidence * ~dropped
         # Detector-like confidences: lower on noisy joints, but never 0 for a kept joint.
-        confidence = confidence * (1.0 - 0.5 * torch.rand(n, NUM_JOINTS, generator=generator, dtype=uv.dtype) * outlier)
+        confidence = confidence * (
+            1.0 - 0.5 * torch.rand(n, NUM_JOINTS, generator=generator, dtype=uv.dtype) * outlier
+        )
     return {"pose_cam": pose_cam, "uv": uv, "confidence": confidence, "K": K, "image_size": sizes}
 
 

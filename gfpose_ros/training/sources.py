@@ -1,14 +1,18 @@
-"""Training sources: motion-capture files and BVH folders, their held-out split, and one joint convention.
+"""Training sources: motion-capture files and BVH folders, their held-out split, and one joint
+convention.
 
 A source is declared in the training config (see config/train.yaml):
 
-    - name: hdm05                        # letters, digits and '-'; the prefix of its activity labels
-      path: ../shared/data/mocap/hdm05_17j_mm.npz   # an .npz of (frames, 17, 3) mm arrays, or a BVH folder
+    - name: hdm05                        # letters, digits and '-'; the prefix of its activity
+    labels
+      path: ../shared/data/mocap/hdm05_17j_mm.npz   # an .npz of (frames, 17, 3) mm arrays, or a
+      BVH folder
       share: 0.2                         # sampling share among the training sources
       stride: 1                          # take every stride-th frame (120 fps capture: 4)
       held_out: ["dg_*"]                 # sequence-name patterns (fnmatch) kept for validation
       activity: "^[^_]+_(.+?)[0-9RL]*_[0-9]+$"   # regex; group 1 (lowercased) labels the activity
-      joints: {...}                      # BVH only: H36M joint -> BVH joint name or [a, b] midpoint
+      joints: {...}                      # BVH only: H36M joint -> BVH joint name or [a, b]
+      midpoint
       unit_mm: 10.0                      # BVH only, with joints: millimetres per file unit
 
 Every source is converted to the same joint convention (``harmonise``), because capture labs
@@ -45,7 +49,9 @@ class Source:
     def __post_init__(self):
         where = f"source {self.name!r}"
         if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9-]+", self.name):
-            raise SourceError(f"source name {self.name!r} must be letters, digits and '-' (it prefixes labels)")
+            raise SourceError(
+                f"source name {self.name!r} must be letters, digits and '-' (it prefixes labels)"
+            )
         if not isinstance(self.share, (int, float)) or not self.share > 0:
             raise SourceError(f"{where}: share must be > 0, got {self.share!r}")
         if not isinstance(self.stride, int) or self.stride < 1:
@@ -61,10 +67,14 @@ class Source:
         if self.joints is not None:
             unknown = set(self.joints) - set(JOINT_NAMES)
             if unknown or len(self.joints) != NUM_JOINTS:
-                raise SourceError(f"{where}: joints must map all of {', '.join(JOINT_NAMES)}"
-                                  + (f"; unknown {sorted(unknown)}" if unknown else ""))
+                raise SourceError(
+                    f"{where}: joints must map all of {', '.join(JOINT_NAMES)}"
+                    + (f"; unknown {sorted(unknown)}" if unknown else "")
+                )
             if not (isinstance(self.unit_mm, (int, float)) and self.unit_mm > 0):
-                raise SourceError(f"{where}: a BVH joint mapping needs unit_mm > 0 (millimetres per file unit)")
+                raise SourceError(
+                    f"{where}: a BVH joint mapping needs unit_mm > 0 (millimetres per file unit)"
+                )
         if not os.path.exists(self.path):
             raise SourceError(f"{where}: {self.path} does not exist")
 
@@ -85,7 +95,9 @@ class Source:
             for path in files:
                 name = os.path.relpath(path, self.path)[:-4]
                 try:
-                    poses, _, _ = load_bvh(path, rig=self.rig, mapping=self.joints, unit_mm=self.unit_mm)
+                    poses, _, _ = load_bvh(
+                        path, rig=self.rig, mapping=self.joints, unit_mm=self.unit_mm
+                    )
                 except BVHError as exc:
                     raise SourceError(f"source {self.name!r}: {exc}") from None
                 yield name, poses
@@ -108,21 +120,28 @@ def load_source(source, split, harmonise_joints=True):
         names.append(sequence)
         poses = np.asarray(poses)
         if poses.ndim != 3 or poses.shape[1:] != (NUM_JOINTS, 3):
-            raise SourceError(f"source {source.name!r}: {sequence} has shape {poses.shape}, expected (frames, 17, 3)")
+            raise SourceError(
+                f"source {source.name!r}: {sequence} has shape {poses.shape}, expected (frames, "
+                "17, 3)"
+            )
         frames += len(poses)
         held_out = source.is_held_out(sequence)
         if split != "all" and held_out != (split == "val"):
             continue
-        poses = poses[::source.stride].astype(np.float64) / 1000.0
+        poses = poses[:: source.stride].astype(np.float64) / 1000.0
         if not np.isfinite(poses).all():
             raise SourceError(f"source {source.name!r}: {sequence} has NaN or inf")
         if len(poses):
-            items.append((sequence, (harmonise(poses) if harmonise_joints else poses).astype(np.float32)))
+            items.append(
+                (sequence, (harmonise(poses) if harmonise_joints else poses).astype(np.float32))
+            )
     if not frames:
         raise SourceError(f"source {source.name!r}: {source.path} has no frames")
     for pattern in source.held_out:
         if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
-            raise SourceError(f"source {source.name!r}: held_out pattern {pattern!r} matches no sequence")
+            raise SourceError(
+                f"source {source.name!r}: held_out pattern {pattern!r} matches no sequence"
+            )
     return items
 
 
@@ -141,7 +160,10 @@ def parse_sources(entries):
             raise SourceError(f"data.sources[{i}] must be a mapping with name and path")
         unknown = set(entry) - known
         if unknown:
-            raise SourceError(f"data.sources[{i}]: unknown keys {sorted(unknown)}; known: {', '.join(sorted(known))}")
+            raise SourceError(
+                f"data.sources[{i}]: unknown keys {sorted(unknown)}; known: "
+                f"{', '.join(sorted(known))}"
+            )
         missing = {"name", "path"} - set(entry)
         if missing:
             raise SourceError(f"data.sources[{i}]: missing {', '.join(sorted(missing))}")
@@ -169,7 +191,8 @@ NECK_FRACTION = 0.5
 
 
 def _on_segment(joint, start, end, fraction):
-    """Move ``joint`` to ``fraction`` of the way start->end, keeping its offset perpendicular to it."""
+    """Move ``joint`` to ``fraction`` of the way start->end, keeping its offset perpendicular to
+    it."""
     axis = end - start
     length2 = np.maximum((axis * axis).sum(-1, keepdims=True), 1e-12)
     along = ((joint - start) * axis).sum(-1, keepdims=True) / length2
@@ -183,7 +206,9 @@ def harmonise(poses):
     out[..., 0, :] = 0.5 * (poses[..., 1, :] + poses[..., 4, :])
     out[..., 8, :] = 0.5 * (poses[..., 11, :] + poses[..., 14, :])
     out[..., 7, :] = _on_segment(poses[..., 7, :], out[..., 0, :], out[..., 8, :], SPINE_FRACTION)
-    out[..., 9, :] = _on_segment(poses[..., 9, :], out[..., 8, :], poses[..., 10, :], NECK_FRACTION)
+    out[..., 9, :] = _on_segment(
+        poses[..., 9, :], out[..., 8, :], poses[..., 10, :], NECK_FRACTION
+    )
     return out
 
 
@@ -196,6 +221,8 @@ def convention_offsets(poses):
     offsets = {}
     for joint in (0, 7, 8, 9):
         delta = poses[..., joint, :] - out[..., joint, :]
-        offsets[JOINT_NAMES[joint]] = {"distance": float(np.median(np.linalg.norm(delta, axis=-1))),
-                                       "along_trunk": float(np.median((delta * up).sum(-1)))}
+        offsets[JOINT_NAMES[joint]] = {
+            "distance": float(np.median(np.linalg.norm(delta, axis=-1))),
+            "along_trunk": float(np.median((delta * up).sum(-1))),
+        }
     return offsets

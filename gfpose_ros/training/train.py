@@ -21,17 +21,37 @@ from ..camera import pixels_to_normalized
 from ..model import POSE_SCALE, ScoreNet, make_condition, training_loss
 from ..sampling import sample_ddim
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "config", "train.yaml")
+DEFAULT_CONFIG = os.path.join(
+    os.path.dirname(os.path.realpath(__file__)), "..", "..", "config", "train.yaml"
+)
 DEFAULTS = {
-    "base": None, "out_dir": "outputs/train", "seed": 0, "init_from": None,
+    "base": None,
+    "out_dir": "outputs/train",
+    "seed": 0,
+    "init_from": None,
     "data": {"harmonise_joints": True, "sources": None, "leave_out": []},
     "augmentation": {},
-    "model": {"hidden": 512, "blocks": 3}, "batch_size": 1024, "lr": 5e-4, "warmup_steps": 1000,
-    "total_steps": 60000, "grad_clip": 1.0, "ema_decay": 0.999, "checkpoint_every": 500,
-    "validate_every": 1000, "validation_samples": 2048, "validation_steps": 4, "threads": 0,
+    "model": {"hidden": 512, "blocks": 3},
+    "batch_size": 1024,
+    "lr": 5e-4,
+    "warmup_steps": 1000,
+    "total_steps": 60000,
+    "grad_clip": 1.0,
+    "ema_decay": 0.999,
+    "checkpoint_every": 500,
+    "validate_every": 1000,
+    "validation_samples": 2048,
+    "validation_steps": 4,
+    "threads": 0,
 }
-_POSITIVE_INTS = ("batch_size", "total_steps", "checkpoint_every", "validate_every", "validation_samples",
-                  "validation_steps")
+_POSITIVE_INTS = (
+    "batch_size",
+    "total_steps",
+    "checkpoint_every",
+    "validate_every",
+    "validation_samples",
+    "validation_steps",
+)
 _SECTIONS = ("model", "data", "augmentation")  # merged key by key; everything else is replaced
 
 
@@ -57,8 +77,10 @@ def _read_layer(path, seen=()):
         return value if value is None else os.path.join(folder, os.path.expanduser(str(value)))
 
     if isinstance(loaded.get("data"), dict) and isinstance(loaded["data"].get("sources"), list):
-        loaded["data"]["sources"] = [dict(s, path=resolve(s["path"])) if isinstance(s, dict) and "path" in s else s
-                                     for s in loaded["data"]["sources"]]
+        loaded["data"]["sources"] = [
+            dict(s, path=resolve(s["path"])) if isinstance(s, dict) and "path" in s else s
+            for s in loaded["data"]["sources"]
+        ]
     if isinstance(loaded.get("augmentation"), dict) and loaded["augmentation"].get("camera_file"):
         loaded["augmentation"]["camera_file"] = resolve(loaded["augmentation"]["camera_file"])
     if loaded.get("init_from"):
@@ -71,21 +93,27 @@ def load_config(path=None, overrides=None):
     """The training config: DEFAULTS, then the file's ``base`` chain, the file, and ``overrides``.
 
     Relative paths in a file (sources, camera_file, init_from, base) are relative to that file's
-    folder; out_dir is relative to the working directory. Every problem is a ConfigError with one line.
+    folder; out_dir is relative to the working directory. Every problem is a ConfigError with one
+    line.
     """
     config = copy.deepcopy(DEFAULTS)
     layers = _read_layer(path) if path else []
     for where, layer in layers + [("overrides", overrides or {})]:
         for key, value in layer.items():
             if key not in DEFAULTS:
-                raise ConfigError(f"{where}: unknown key {key!r}; known: {', '.join(sorted(DEFAULTS))}")
+                raise ConfigError(
+                    f"{where}: unknown key {key!r}; known: {', '.join(sorted(DEFAULTS))}"
+                )
             if key in _SECTIONS:
                 if not isinstance(value, dict):
                     raise ConfigError(f"{where}: {key} must be a mapping")
                 allowed = set(DEFAULTS[key]) | ({"time_dim"} if key == "model" else set())
                 unknown = set(value) - allowed if key != "augmentation" else set()
                 if unknown:
-                    raise ConfigError(f"{where}: unknown keys in {key}: {sorted(unknown)}; known: {', '.join(sorted(allowed))}")
+                    raise ConfigError(
+                        f"{where}: unknown keys in {key}: {sorted(unknown)}; known: "
+                        f"{', '.join(sorted(allowed))}"
+                    )
                 config[key] = {**config[key], **value}
             else:
                 config[key] = value
@@ -94,7 +122,8 @@ def load_config(path=None, overrides=None):
 
 
 def check_config(config):
-    """Build the sources and the augmentation once, so a bad config fails before training starts."""
+    """Build the sources and the augmentation once, so a bad config fails before training
+    starts."""
     for key in _POSITIVE_INTS:
         if not isinstance(config[key], int) or config[key] < 1:
             raise ConfigError(f"{key} must be an integer >= 1, got {config[key]!r}")
@@ -117,7 +146,8 @@ def all_sources(config):
 
 
 def training_sources(config):
-    """The sources the model learns from: all of them less ``data.leave_out`` (leave-one-source-out)."""
+    """The sources the model learns from: all of them less ``data.leave_out``
+    (leave-one-source-out)."""
     chosen = all_sources(config)
     leave_out = config["data"]["leave_out"] or []
     unknown = set(leave_out) - {s.name for s in chosen}
@@ -135,10 +165,15 @@ def augmentation(config):
 
 def load_split(config, split):
     """{source name: [(sequence, poses)]} of a split, with a clear error when it is empty."""
-    mocap = sources.load_sources(training_sources(config), split, config["data"]["harmonise_joints"])
+    mocap = sources.load_sources(
+        training_sources(config), split, config["data"]["harmonise_joints"]
+    )
     for name, items in mocap.items():
         if split == "train" and not items:
-            raise ConfigError(f"source {name!r} has no training frames: its held_out patterns take every sequence")
+            raise ConfigError(
+                f"source {name!r} has no training frames: its held_out patterns take every "
+                "sequence"
+            )
     frames = sum(len(p) for items in mocap.values() for _, p in items)
     if not frames:
         what = "held-out (validation)" if split == "val" else split
@@ -160,8 +195,11 @@ def validation_set(config, generator):
     """Held-out poses at their own size and proportions, 1% 2D noise, all joints given (as
     ``gfpose make-eval-set`` without occlusion): the curve follows the honest protocol."""
     pool = data.PosePool(load_split(config, "val"))
-    view = data.augment(pool.sample(config["validation_samples"], generator),
-                        data.evaluation_view(augmentation(config)), generator)
+    view = data.augment(
+        pool.sample(config["validation_samples"], generator),
+        data.evaluation_view(augmentation(config)),
+        generator,
+    )
     x0, condition = batch_from_view(view)
     noise = torch.randn(x0.shape, generator=generator)
     return x0, condition, noise
@@ -193,7 +231,9 @@ def train(config):
     if distributed:
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         rank = torch.distributed.get_rank()
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    device = torch.device(
+        f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    )
     if config["threads"]:
         torch.set_num_threads(config["threads"])
     torch.manual_seed(config["seed"] + rank)
@@ -209,7 +249,9 @@ def train(config):
     if os.path.exists(last):
         state = torch.load(last, map_location=device, weights_only=False)
         if state["config"]["model"] != config["model"]:
-            raise ValueError(f"{last} was trained with model {state['config']['model']}, not {config['model']}")
+            raise ValueError(
+                f"{last} was trained with model {state['config']['model']}, not {config['model']}"
+            )
         net.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
@@ -221,7 +263,10 @@ def train(config):
         # Fine-tuning: start the network and its EMA from earlier weights (same architecture).
         init = torch.load(config["init_from"], map_location=device, weights_only=False)
         if init["config"] != net.config:
-            raise ConfigError(f"init_from {config['init_from']} has architecture {init['config']}, not {net.config}")
+            raise ConfigError(
+                f"init_from {config['init_from']} has architecture {init['config']}, not "
+                f"{net.config}"
+            )
         net.load_state_dict(init["state_dict"])
         ema.load_state_dict(init["state_dict"])
         print(f"initialised from {config['init_from']}", flush=True)
@@ -233,17 +278,29 @@ def train(config):
     val = [v.to(device) for v in validation_set(config, torch.Generator().manual_seed(12345))]
     log = open(os.path.join(out_dir, "log.jsonl"), "a")
     last_val = "-"
-    bar = tqdm(total=config["total_steps"], initial=step, disable=rank != 0, unit="step", dynamic_ncols=True,
-               mininterval=1.0 if sys.stderr.isatty() else 30.0, desc="gfpose train")
+    bar = tqdm(
+        total=config["total_steps"],
+        initial=step,
+        disable=rank != 0,
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+        desc="gfpose train",
+    )
 
     def lr_at(s):
         if s < config["warmup_steps"]:
             return config["lr"] * (s + 1) / config["warmup_steps"]
-        progress = min(1.0, (s - config["warmup_steps"]) / max(1, config["total_steps"] - config["warmup_steps"]))
+        progress = min(
+            1.0,
+            (s - config["warmup_steps"]) / max(1, config["total_steps"] - config["warmup_steps"]),
+        )
         return config["lr"] * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     while step < config["total_steps"]:
-        view = data.augment(pool.sample(config["batch_size"], generator), augment_config, generator)
+        view = data.augment(
+            pool.sample(config["batch_size"], generator), augment_config, generator
+        )
         x0, condition = (v.to(device) for v in batch_from_view(view))
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
@@ -259,19 +316,42 @@ def train(config):
         step += 1
         bar.update(1)
         if rank == 0 and step % 50 == 0:
-            bar.set_postfix_str(f"loss {loss.item():.4f} lr {lr_at(step):.1e} val MPJPE {last_val} mm", refresh=False)
+            bar.set_postfix_str(
+                f"loss {loss.item():.4f} lr {lr_at(step):.1e} val MPJPE {last_val} mm",
+                refresh=False,
+            )
         if rank == 0 and step % config["validate_every"] == 0:
             mpjpe = validation_mpjpe(ema, *val, config["validation_steps"])
-            record = {"step": step, "loss": loss.item(), "val_mpjpe_mm": mpjpe, "time": time.time()}
+            record = {
+                "step": step,
+                "loss": loss.item(),
+                "val_mpjpe_mm": mpjpe,
+                "time": time.time(),
+            }
             log.write(json.dumps(record) + "\n")
             log.flush()
             last_val = f"{mpjpe:.1f}"
-            bar.write(f"step {step} validation MPJPE {mpjpe:.1f} mm ({config['validation_steps']} DDIM steps, EMA)")
+            bar.write(
+                f"step {step} validation MPJPE {mpjpe:.1f} mm ({config['validation_steps']} DDIM "
+                "steps, EMA)"
+            )
         if rank == 0 and (step % config["checkpoint_every"] == 0 or step == config["total_steps"]):
-            save_checkpoint(last, model=net.state_dict(), ema=ema.state_dict(), optimizer=optimizer.state_dict(),
-                            generator=generator.get_state(), torch_rng=torch.get_rng_state(), step=step, config=config)
-            export_weights(net.config, ema.state_dict(), os.path.join(out_dir, "ema.pt"),
-                           {"step": step, "train_config": config})
+            save_checkpoint(
+                last,
+                model=net.state_dict(),
+                ema=ema.state_dict(),
+                optimizer=optimizer.state_dict(),
+                generator=generator.get_state(),
+                torch_rng=torch.get_rng_state(),
+                step=step,
+                config=config,
+            )
+            export_weights(
+                net.config,
+                ema.state_dict(),
+                os.path.join(out_dir, "ema.pt"),
+                {"step": step, "train_config": config},
+            )
     bar.close()
     if distributed:
         torch.distributed.destroy_process_group()
@@ -280,12 +360,17 @@ def train(config):
 
 def main(argv=None):
     import argparse
+
     parser = argparse.ArgumentParser(prog="gfpose train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="YAML file (see config/train.yaml)")
     parser.add_argument("--out-dir")
     parser.add_argument("--total-steps", type=int)
     args = parser.parse_args(argv)
-    overrides = {k: v for k, v in {"out_dir": args.out_dir, "total_steps": args.total_steps}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {"out_dir": args.out_dir, "total_steps": args.total_steps}.items()
+        if v is not None
+    }
     print(train(load_config(args.config, overrides)))
 
 
