@@ -6,9 +6,15 @@ graph's: ``export.WARM_INPUT_NAMES``); the result is (B, 17, 3) root-relative me
 
 - torch: the reference; eager on CPU, CUDA graphs on a GPU.
 - onnxruntime: the exported graph; CUDA provider where onnxruntime-gpu is installed, else CPU.
-- tensorrt: an engine built from the exported graph, cached like Isaac ROS's TensorRT node.
+- tensorrt: a strongly typed engine built from the exported graph of the requested precision
+  (TensorRT 10.x with the STRONGLY_TYPED flag, 11.x where every network is strongly typed),
+  cached like Isaac ROS's TensorRT node.
+
+``precision`` is TensorRT's: the fp16 graph holds the network in fp16 (export.HalfPrecisionNet).
+ONNX Runtime and torch run the fp32 graph whatever it says.
 """
 
+import dataclasses
 import json
 import logging
 import os
@@ -16,11 +22,22 @@ import os
 import numpy as np
 import torch
 
-from .export import INPUT_NAMES, WARM_INPUT_NAMES, export_onnx, file_hash, load_network, make_graph
+from .settings import BACKENDS, PRECISIONS  # noqa: F401  (part of this module's API)
+
+from .export import (  # noqa: F401  (export_onnx, ModelFileError: part of this module's API)
+    INPUT_NAMES,
+    OUTPUT_NAME,
+    WARM_INPUT_NAMES,
+    GraphSpec,
+    ModelFileError,
+    export_onnx,
+    file_hash,
+    graph_path,
+    load_network,
+    make_graph,
+)
 
 log = logging.getLogger("gfpose_ros.backends")
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
-PRECISIONS = ("fp32", "fp16")
 
 
 class BackendError(RuntimeError):
@@ -36,11 +53,22 @@ def default_cache_dir():
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model_path, steps, sampler="ddim", device=None, t_start=None):
+    def __init__(
+        self,
+        model_path,
+        steps,
+        sampler="ddim",
+        device=None,
+        t_start=None,
+        net=None,
+        precision="fp32",
+    ):
+        """``net``: the network of ``model_path`` if already loaded; ``precision`` fp16 runs it
+        as the fp16 graph does (export.HalfPrecisionNet; meant for a GPU)."""
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.graph = make_graph(load_network(model_path, self.device), steps, sampler, t_start).to(
-            self.device
-        )
+        if net is None:
+            net = load_network(model_path)
+        self.graph = make_graph(net, steps, sampler, t_start, precision).to(self.device)
         self.input_names = self.graph.input_names
         self._cuda_graphs = {}  # batch size -> (graph, static inputs, static output)
 
@@ -72,17 +100,15 @@ class TorchBackend:
         return output.cpu().numpy()
 
 
-def onnx_path_for(model_path, steps, cache_dir, sampler="ddim", t_start=None):
-    """Export the K-step graph once per model file content; later calls reuse it.
+def onnx_path_for(
+    model_path, steps, cache_dir, sampler="ddim", t_start=None, precision="fp32", net=None
+):
+    """Export the K-step graph once per cache key (export.graph_file_name: model content,
+    package and export versions, opset, precision, sampler, steps); later calls reuse it.
 
-    ``t_start`` names the tracking graph (warm starts from t_start), cached beside the cold one."""
-    key = f"{file_hash(model_path)[:16]}_{sampler}_k{steps}" + (
-        "" if t_start is None else f"_warm{t_start:g}"
-    )
-    path = os.path.join(cache_dir, f"sampler_{key}.onnx")
-    if not os.path.exists(path):
-        export_onnx(model_path, steps, path, sampler, t_start)
-    return path
+    ``t_start`` names the tracking graph (warm starts from t_start), cached beside the cold one;
+    ``net`` is the loaded network of ``model_path``, to skip loading it again."""
+    return graph_path(model_path, GraphSpec(steps, sampler, t_start, precision), cache_dir, net)[0]
 
 
 class OnnxRuntimeBackend:
@@ -207,7 +233,7 @@ class TensorRTBackend:
         import tensorrt as trt
 
         self.input_names = input_names
-
+        self.plan = tensorrt_build_plan(trt.__version__, precision)  # too old: one clear line
         if not torch.cuda.is_available():
             raise BackendError("TensorRT needs a CUDA GPU and none is visible")
         self.trt = trt
@@ -260,7 +286,7 @@ class TensorRTBackend:
             ).cuda()
             self.context.set_input_shape(name, tuple(buffers[name].shape))
         output = torch.empty((batch, 17, 3), dtype=torch.float32, device="cuda")
-        for name, tensor in list(buffers.items()) + [("poses", output)]:
+        for name, tensor in list(buffers.items()) + [(OUTPUT_NAME, output)]:
             self.context.set_tensor_address(name, tensor.data_ptr())
         if not self.context.execute_async_v3(stream.cuda_stream):
             raise BackendError("TensorRT execution failed")
@@ -268,20 +294,68 @@ class TensorRTBackend:
         return output.cpu().numpy()
 
 
+MIN_TENSORRT = (10, 0)  # the first GA release with NetworkDefinitionCreationFlag.STRONGLY_TYPED
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorRTBuildPlan:
+    """Every TensorRT-version-dependent choice of an engine build, as plain names.
+
+    network_flags: NetworkDefinitionCreationFlag members for builder.create_network;
+    builder_flags: BuilderFlag members to set (precision flags never: the graph holds it);
+    graph_precision: the exported graph to parse (export.GraphSpec.precision);
+    io_binding: how I/O is bound: by tensor name (set_input_shape, set_tensor_address,
+    execute_async_v3), the same names (export.INPUT_NAMES, OUTPUT_NAME) on 10.x and 11.x."""
+
+    tensorrt: str
+    network_flags: tuple = ()
+    builder_flags: tuple = ()
+    graph_precision: str = "fp32"
+    io_binding: str = "tensor_name"
+
+
+def tensorrt_build_plan(version, precision):
+    """The build plan for TensorRT ``version`` (e.g. "10.3.0", "11.4.0.11") and ``precision``.
+
+    From NVIDIA's "Migrating from TensorRT 10.x to 11.x": 11.x removed weak typing (BuilderFlag
+    FP16, BF16, INT8, FP8, INT4, FP4, OBEY/PREFER_PRECISION_CONSTRAINTS, DIRECT_IO) and every
+    network is strongly typed, so no creation flag is needed; on 10.x strong typing is opt-in
+    with NetworkDefinitionCreationFlag.STRONGLY_TYPED. Either way the precision lives in the
+    graph. Older TensorRT raises BackendError."""
+    if precision not in PRECISIONS:
+        raise BackendError(f"unknown precision {precision!r}; choose fp32 or fp16")
+    try:
+        major, minor = (int(part) for part in str(version).split(".")[:2])
+    except ValueError:
+        raise BackendError(f"cannot read the TensorRT version {version!r}") from None
+    if (major, minor) < MIN_TENSORRT:
+        raise BackendError(
+            f"TensorRT {version} is too old: strongly typed engines need TensorRT "
+            f"{MIN_TENSORRT[0]}.{MIN_TENSORRT[1]} or newer"
+        )
+    network_flags = () if major >= 11 else ("STRONGLY_TYPED",)
+    return TensorRTBuildPlan(str(version), network_flags, (), precision)
+
+
 def build_engine(onnx_path, precision, batch_profile, logger):
-    """Serialized engine bytes for ``onnx_path`` with one optimisation profile over the batch."""
+    """Serialized strongly typed engine bytes for ``onnx_path`` (a graph of ``precision``) with
+    one optimisation profile over the batch; tensorrt_build_plan holds the version choices."""
     import tensorrt as trt
 
+    plan = tensorrt_build_plan(trt.__version__, precision)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)
+    flags = 0
+    for name in plan.network_flags:
+        flags |= 1 << int(getattr(trt.NetworkDefinitionCreationFlag, name))
+    network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     with open(onnx_path, "rb") as f:
         if not parser.parse(f.read()):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise BackendError(f"TensorRT cannot parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
-    if precision == "fp16":
-        config.set_flag(trt.BuilderFlag.FP16)
+    for name in plan.builder_flags:
+        config.set_flag(getattr(trt.BuilderFlag, name))
     profile = builder.create_optimization_profile()
     lo, opt, hi = batch_profile
     for i in range(network.num_inputs):
@@ -326,51 +400,92 @@ def create_backend(
     threads=0,
     sampler="ddim",
     t_start=None,
+    net=None,
 ):
     """Build the backend ``kind`` ('auto' picks TensorRT, then ONNX Runtime, then torch).
 
     With ``t_start`` it runs the tracking graph (export.WARM_INPUT_NAMES: warm starts).
-    Returns (backend, reason); the reason says why this backend was chosen.
+    ``precision`` is the TensorRT engine's (its graph's); ONNX Runtime and torch run fp32.
+    The model file is loaded once (or ``net`` is used) and passed on to whatever needs it.
+    Returns (backend, reason); the reason says why this backend was chosen. 'auto' never fails
+    on a backend that breaks while being built or loaded: it falls back to the next one, logs
+    why and says it in the reason.
     """
     if kind not in BACKENDS:
         raise BackendError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
         raise BackendError(f"unknown precision {precision!r}; choose fp32 or fp16")
-    load_network(model_path)  # a missing or corrupt model fails here, whatever the backend
+    if net is None:  # a missing or corrupt model fails here, whatever the backend
+        net = load_network(model_path)
     cache_dir = cache_dir or default_cache_dir()
-    if kind == "auto":
-        for candidate, check in (
-            ("tensorrt", tensorrt_available),
-            ("onnxruntime", onnxruntime_available),
-        ):
-            ok, why = check()
-            if ok:
-                backend, _ = create_backend(
-                    candidate,
-                    model_path,
-                    steps,
-                    cache_dir,
-                    precision,
-                    max_batch,
-                    force_rebuild,
-                    threads,
-                    sampler,
-                    t_start,
-                )
-                return backend, f"auto: {why}"
+    settings = dict(
+        model_path=model_path,
+        steps=steps,
+        cache_dir=cache_dir,
+        precision=precision,
+        max_batch=max_batch,
+        force_rebuild=force_rebuild,
+        threads=threads,
+        sampler=sampler,
+        t_start=t_start,
+        net=net,
+    )
+    if kind != "auto":
+        return _build(kind, **settings), "requested"
+    failures = []
+    for candidate, check in (
+        ("tensorrt", tensorrt_available),
+        ("onnxruntime", onnxruntime_available),
+    ):
+        ok, why = check()
+        if not ok:
             log.info("auto: skipping %s: %s", candidate, why)
-        return (
-            TorchBackend(model_path, steps, sampler, t_start=t_start),
-            "auto: neither TensorRT nor ONNX Runtime is usable",
-        )
+            continue
+        try:
+            backend = _build(candidate, **settings)
+        except Exception as exc:  # auto must never crash at configure: fall back, say why
+            failure = f"{candidate} failed ({_one_line(exc)})"
+            log.warning("auto: %s; falling back to the next backend", failure)
+            failures.append(failure)
+            continue
+        return backend, f"auto: {why}" + (f"; {'; '.join(failures)}" if failures else "")
+    return (
+        _build("torch", **settings),
+        "auto: neither TensorRT nor ONNX Runtime is usable"
+        + (f" ({'; '.join(failures)})" if failures else ""),
+    )
+
+
+def _one_line(exc):
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:300]}" if text else type(exc).__name__
+
+
+def _build(
+    kind,
+    model_path,
+    steps,
+    cache_dir,
+    precision,
+    max_batch,
+    force_rebuild,
+    threads,
+    sampler,
+    t_start,
+    net,
+):
+    """The backend ``kind`` (not 'auto') for the graph (steps, sampler, t_start)."""
     if kind == "torch":
-        return TorchBackend(model_path, steps, sampler, t_start=t_start), "requested"
-    onnx_path = onnx_path_for(model_path, steps, cache_dir, sampler, t_start)
+        return TorchBackend(model_path, steps, sampler, t_start=t_start, net=net)
     if kind == "onnxruntime":
-        return OnnxRuntimeBackend(onnx_path, threads), "requested"
+        onnx_path = onnx_path_for(
+            model_path, steps, cache_dir, sampler, t_start, graph_precision(kind, precision), net
+        )
+        return OnnxRuntimeBackend(onnx_path, threads)
     ok, why = tensorrt_available()
     if not ok:
         raise BackendError(f"tensorrt backend unavailable: {why}")
+    onnx_path = onnx_path_for(model_path, steps, cache_dir, sampler, t_start, precision, net)
     return TensorRTBackend(
         onnx_path,
         cache_dir,
@@ -378,4 +493,9 @@ def create_backend(
         max_batch,
         force_rebuild=force_rebuild,
         input_names=INPUT_NAMES if t_start is None else WARM_INPUT_NAMES,
-    ), "requested"
+    )
+
+
+def graph_precision(kind, precision):
+    """The precision of the ONNX graph backend ``kind`` loads for the node's ``precision``."""
+    return precision if kind == "tensorrt" else "fp32"

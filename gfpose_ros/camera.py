@@ -53,30 +53,25 @@ def fit_root_translation(pose_rel, xy, weights):
     """Least-squares translation T so that pose_rel + T reprojects onto normalised points xy.
 
     pose_rel (..., J, 3) is root-relative and metric, xy (..., J, 2) normalised image
-    coordinates, weights (..., J) >= 0 (0 for a missing joint). With x = (X + Tx) / (Z + Tz)
-    each joint gives two equations linear in T: Tx - x Tz = x Z - X and Ty - y Tz = y Z - Y.
-    Needs two or more weighted joints; returns NaN where fewer are seen.
+    coordinates, weights (..., J) >= 0 (0 for a missing joint); the three broadcast. With
+    x = (X + Tx) / (Z + Tz) each joint gives two equations linear in T: Tx - x Tz = x Z - X and
+    Ty - y Tz = y Z - Y. Their normal equations, [[a, 0, -b], [0, a, -c], [-b, -c, d]] T = r
+    with weighted sums a, b, c, d, are solved in closed form (this runs on every frame, for
+    every hypothesis). Needs two or more weighted joints; returns NaN where fewer are seen.
     """
     pose_rel = np.asarray(pose_rel, dtype=np.float64)
-    xy = np.where(np.asarray(weights)[..., None] > 0, np.asarray(xy, dtype=np.float64), 0.0)
     w = np.asarray(weights, dtype=np.float64)
-    zeros, ones = np.zeros_like(w), np.ones_like(w)
-    rows_x = np.stack([ones, zeros, -xy[..., 0]], axis=-1)
-    rows_y = np.stack([zeros, ones, -xy[..., 1]], axis=-1)
-    A = np.concatenate([rows_x, rows_y], axis=-2)  # (..., 2J, 3)
-    b = np.concatenate(
-        [
-            xy[..., 0] * pose_rel[..., 2] - pose_rel[..., 0],
-            xy[..., 1] * pose_rel[..., 2] - pose_rel[..., 1],
-        ],
-        axis=-1,
-    )
-    ww = np.concatenate([w, w], axis=-1)
-    AtA = np.einsum("...ki,...k,...kj->...ij", A, ww, A)
-    Atb = np.einsum("...ki,...k,...k->...i", A, ww, b)
-    enough = (np.asarray(weights) > 0).sum(-1) >= 2
-    AtA = np.where(enough[..., None, None], AtA, np.eye(3))
-    T = np.linalg.solve(AtA, Atb[..., None])[..., 0]
+    xy = np.where(w[..., None] > 0, np.asarray(xy, dtype=np.float64), 0.0)
+    x, y = xy[..., 0], xy[..., 1]
+    wbx = w * (x * pose_rel[..., 2] - pose_rel[..., 0])
+    wby = w * (y * pose_rel[..., 2] - pose_rel[..., 1])
+    r1, r2, r3 = wbx.sum(-1), wby.sum(-1), -(x * wbx + y * wby).sum(-1)
+    a, b, c = w.sum(-1), (w * x).sum(-1), (w * y).sum(-1)
+    d = (w * (x * x + y * y)).sum(-1)
+    enough = (w > 0).sum(-1) >= 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tz = (a * r3 + b * r1 + c * r2) / (a * d - b * b - c * c)
+        T = np.stack([(r1 + b * tz) / a, (r2 + c * tz) / a, tz], -1)
     return np.where(enough[..., None], T, np.nan)
 
 

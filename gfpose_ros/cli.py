@@ -163,28 +163,60 @@ def cmd_eval_depth(args):
 
 
 def cmd_export(args):
-    from .export import export_onnx
+    from .export import GraphSpec, export_onnx
 
-    out = args.out or os.path.join(DEFAULT_OUT, f"gfpose_{args.sampler}_k{args.steps}.onnx")
-    export_onnx(args.model, args.steps, out, args.sampler)
-    print(f"wrote {out} ({args.sampler}, {args.steps} steps, dynamic batch; passes onnx.checker)")
+    spec = GraphSpec(args.steps, args.sampler, args.t_start, args.precision)
+    tail = "" if spec.t_start is None else f"_warm{spec.t_start:g}"
+    out = args.out or os.path.join(
+        DEFAULT_OUT, f"gfpose_{spec.sampler}_k{spec.steps}{tail}_{spec.precision}.onnx"
+    )
+    export_onnx(args.model, spec.steps, out, spec.sampler, spec.t_start, spec.precision)
+    print(f"wrote {out} ({spec.describe()}, dynamic batch; passes onnx.checker)")
 
 
 def cmd_build_engine(args):
-    from .backends import TensorRTBackend, onnx_path_for, tensorrt_available
+    """Build (TensorRT) or export (ONNX Runtime) every graph a node with these settings loads."""
+    from .backends import TensorRTBackend, graph_precision, tensorrt_available
+    from .export import graph_path, graphs_for, load_network
 
-    ok, why = tensorrt_available()
-    if not ok:
+    trt_ok, why = tensorrt_available()
+    if args.backend == "tensorrt" and not trt_ok:
         raise RuntimeError(f"cannot build a TensorRT engine: {why}")
-    onnx_path = onnx_path_for(args.model, args.steps, args.cache_dir)
-    backend = TensorRTBackend(
-        onnx_path, args.cache_dir, args.precision, args.max_batch, force_rebuild=args.force_rebuild
+    kind = "tensorrt" if args.backend != "onnxruntime" and trt_ok else "onnxruntime"
+    specs = graphs_for(
+        args.steps,
+        args.sampler,
+        args.warm_steps,
+        args.warm_t_start,
+        not args.no_warm_starts,
+        graph_precision(kind, args.precision),
     )
-    print(f"engine: {backend.engine_path}")
+    net = load_network(args.model)
+    for spec in specs:
+        path, exported = graph_path(args.model, spec, args.cache_dir, net, args.force_rebuild)
+        if kind == "tensorrt":
+            backend = TensorRTBackend(
+                path,
+                args.cache_dir,
+                args.precision,
+                args.max_batch,
+                force_rebuild=args.force_rebuild,
+                input_names=spec.input_names,
+            )
+            print(f"engine ({spec.describe()}): {backend.engine_path}")
+        else:
+            state = "exported" if exported else "already cached"
+            print(f"onnx graph ({spec.describe()}, {state}): {path}")
+    if kind != "tensorrt":
+        print(
+            "TensorRT engines need TensorRT and a CUDA GPU"
+            + (f" ({why})" if not trt_ok else "")
+            + "; exported the ONNX Runtime graphs, which the node finds in this cache dir"
+        )
 
 
 def cmd_bench(args):
-    from .bench import run
+    from .tools.bench import run
 
     run(args)
 
@@ -209,7 +241,6 @@ def cmd_eval_tracking(args):
         args.t_start,
         smoothing,
         args.frame_rate,
-        args.latency_frames,
         args.seed,
     )
     write_results(results, args.out)
@@ -219,8 +250,12 @@ def cmd_eval_tracking(args):
 
 def build_parser():
     from .backends import BACKENDS, PRECISIONS, default_cache_dir
-    from .lifter import DEFAULT_WARM_STEPS, DEFAULT_WARM_T_START
     from .sampling import SAMPLERS
+    from .settings import BackendSpec, LiftSettings
+    from .tracking import DEFAULT_SMOOTHING
+
+    # The core's defaults: a command's run matches the node's unless told otherwise.
+    spec_defaults, lift_defaults = BackendSpec(), LiftSettings()
 
     parser = argparse.ArgumentParser(
         prog="gfpose", description="GFPose 2D-to-3D human pose lifting (ROS-free tools)"
@@ -342,10 +377,13 @@ def build_parser():
         default=300,
         help="views, spread evenly over the 1-2, 2-3, 3-5 and 5-8 m bins",
     )
-    p.add_argument("--hypotheses", type=int, default=20)
-    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--hypotheses", type=int, default=lift_defaults.num_hypotheses)
+    p.add_argument("--steps", type=int, default=spec_defaults.steps)
     p.add_argument(
-        "--threads", type=int, default=1, help="CPU threads for the backend (0 = its default)"
+        "--threads",
+        type=int,
+        default=spec_defaults.num_threads,
+        help="CPU threads for the backend (0 = its default)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -357,8 +395,20 @@ def build_parser():
 
     p = sub.add_parser("export", help="export the whole K-step sampler as one ONNX graph")
     p.add_argument("--model", default=default_model_path())
-    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--steps", type=int, default=spec_defaults.steps)
     p.add_argument("--sampler", default="ddim", choices=sorted(SAMPLERS))
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        help="fp16: the network runs in fp16 inside the graph, inputs and output stay fp32",
+    )
+    p.add_argument(
+        "--t-start",
+        type=float,
+        default=None,
+        help="export the tracking graph (warm starts from this t; ddim only)",
+    )
     p.add_argument(
         "--max-batch",
         type=int,
@@ -368,13 +418,48 @@ def build_parser():
     p.add_argument("--out")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("build-engine", help="build and cache the TensorRT engine offline")
+    p = sub.add_parser(
+        "build-engine",
+        help="build and cache every graph a node loads offline: TensorRT engines, or without "
+        "TensorRT the ONNX Runtime graphs",
+    )
     p.add_argument("--model", default=default_model_path())
-    p.add_argument("--steps", type=int, default=4)
-    p.add_argument("--precision", default="fp16", choices=PRECISIONS)
+    p.add_argument(
+        "--steps", type=int, default=spec_defaults.steps, help="steps of the cold graph"
+    )
+    p.add_argument("--sampler", default="ddim", choices=sorted(SAMPLERS))
+    p.add_argument(
+        "--warm-steps",
+        type=int,
+        default=spec_defaults.warm_steps,
+        help="steps of the tracking graph (warm starts)",
+    )
+    p.add_argument(
+        "--warm-t-start",
+        type=float,
+        default=spec_defaults.warm_t_start,
+        help="time the tracking graph's warm starts begin at",
+    )
+    p.add_argument(
+        "--no-warm-starts", action="store_true", help="the cold graph only (no tracking graph)"
+    )
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "tensorrt", "onnxruntime"],
+        help="auto: TensorRT engines where TensorRT and a GPU are present, else the ONNX graphs",
+    )
+    p.add_argument(
+        "--precision",
+        default=spec_defaults.precision,
+        choices=PRECISIONS,
+        help="TensorRT precision",
+    )
     p.add_argument("--max-batch", type=int, default=512)
     p.add_argument("--cache-dir", default=default_cache_dir())
-    p.add_argument("--force-rebuild", action="store_true")
+    p.add_argument(
+        "--force-rebuild", action="store_true", help="export the graphs and build the engines anew"
+    )
     p.set_defaults(func=cmd_build_engine)
 
     p = sub.add_parser("bench", help="latency per frame by backend, people, hypotheses and steps")
@@ -383,8 +468,8 @@ def build_parser():
     p.add_argument("--people", type=_positive_ints, default=[1, 5, 10])
     p.add_argument("--hypotheses", type=_positive_ints, default=[1, 10, 20, 50, 200])
     p.add_argument("--steps", type=_positive_ints, default=[1, 2, 4, 8])
-    p.add_argument("--default-steps", type=int, default=4)
-    p.add_argument("--default-hypotheses", type=int, default=20)
+    p.add_argument("--default-steps", type=int, default=spec_defaults.steps)
+    p.add_argument("--default-hypotheses", type=int, default=lift_defaults.num_hypotheses)
     p.add_argument("--full-grid", action="store_true")
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
@@ -402,7 +487,7 @@ def build_parser():
     p = sub.add_parser(
         "eval-tracking",
         help="tracked, warm-started lifting vs independent frames on held-out clips "
-        "of several people: MPJPE, jitter, ID switches, latency",
+        "of several people: MPJPE, jitter, ID switches",
     )
     p.add_argument(
         "--config",
@@ -438,36 +523,36 @@ def build_parser():
         choices=[b for b in BACKENDS if b != "tensorrt"] + ["tensorrt"],
     )
     p.add_argument(
-        "--threads", type=int, default=1, help="CPU threads for the backend (0 = its default)"
+        "--threads",
+        type=int,
+        default=spec_defaults.num_threads,
+        help="CPU threads for the backend (0 = its default)",
     )
-    p.add_argument("--steps", type=int, default=4, help="steps of a cold start")
-    p.add_argument("--hypotheses", type=int, default=20)
+    p.add_argument("--steps", type=int, default=spec_defaults.steps, help="steps of a cold start")
+    p.add_argument("--hypotheses", type=int, default=lift_defaults.num_hypotheses)
     p.add_argument(
         "--warm-steps",
         type=int,
-        default=DEFAULT_WARM_STEPS,
+        default=spec_defaults.warm_steps,
         help="steps of a warm start (<= --steps)",
     )
     p.add_argument(
         "--t-start",
         type=float,
-        default=DEFAULT_WARM_T_START,
+        default=spec_defaults.warm_t_start,
         help="time a warm start's previous pose is noised to, (0.001, 1]",
     )
     p.add_argument(
         "--min-cutoff",
         type=float,
-        default=2.0,
+        default=DEFAULT_SMOOTHING["min_cutoff"],
         help="One-Euro minimum cutoff (Hz) of the smoothed run",
     )
     p.add_argument(
         "--beta",
         type=float,
-        default=20.0,
+        default=DEFAULT_SMOOTHING["beta"],
         help="One-Euro speed coefficient (s/m) of the smoothed run",
-    )
-    p.add_argument(
-        "--latency-frames", type=int, default=300, help="frames timed per graph (0 = skip)"
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -477,7 +562,7 @@ def build_parser():
     )
     p.set_defaults(func=cmd_eval_tracking)
 
-    from .offline_demo import add_demo_parser
+    from .tools.offline_demo import add_demo_parser
 
     add_demo_parser(sub)
     return parser

@@ -15,22 +15,104 @@ The tracking graph (``WarmSamplerGraph``) has two more inputs:
 - ``warm`` (B,): 1 = start from x_prev noised to t_start, 0 = start cold from the noise
 
 Output ``poses`` (B, 17, 3): root-relative poses in metres, camera optical frame.
+
+Every graph is named by a ``GraphSpec`` (steps, sampler, t_start, precision); ``graphs_for``
+lists the graphs a lifter loads, ``graph_file_name`` is a graph's cache key. Precision ``fp16``
+runs the score network in fp16 inside the graph (inputs and outputs stay fp32), which is how a
+strongly typed TensorRT engine (TensorRT 11: the only kind) gets its precision.
 """
 
+import copy
+import dataclasses
 import hashlib
 import os
 
 import torch
 from torch import nn
 
-from .model import POSE_SCALE, ScoreNet, make_condition
+from .model import POSE_SCALE, ScoreNet, alpha_sigma, make_condition, timestep_embedding
 from .sampling import SAMPLERS, sample_ddim_tracked
+from .settings import PRECISIONS, BackendSpec
 from .skeleton import NUM_JOINTS
 
 INPUT_NAMES = ("xy", "mask_2d", "pose_3d", "mask_3d", "noise")
 WARM_INPUT_NAMES = INPUT_NAMES + ("x_prev", "warm")
 OUTPUT_NAME = "poses"
 OPSET = 17
+# The export code's own version: bump it whenever a change here alters what export_onnx writes
+# (the graph's ops, casts, names), so every cached graph is exported again.
+EXPORT_VERSION = 2
+GRAPH_PRECISIONS = PRECISIONS
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphSpec:
+    """One sampler graph: ``t_start`` None is the cold graph, a float the tracking graph (warm
+    starts from t_start); ``precision`` is the score network's inside the graph."""
+
+    steps: int
+    sampler: str = "ddim"
+    t_start: float | None = None
+    precision: str = "fp32"
+
+    def __post_init__(self):
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(
+                f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}"
+            )
+        if self.t_start is not None and self.sampler != "ddim":
+            raise ValueError(f"warm starts need the ddim sampler, not {self.sampler!r}")
+        if self.precision not in GRAPH_PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose fp32 or fp16")
+
+    @property
+    def input_names(self):
+        return INPUT_NAMES if self.t_start is None else WARM_INPUT_NAMES
+
+    def describe(self):
+        kind = "cold" if self.t_start is None else f"tracking, warm starts from t={self.t_start:g}"
+        return f"{self.sampler} {self.steps} steps, {kind}, {self.precision}"
+
+
+def graphs_for(
+    steps,
+    sampler="ddim",
+    warm_steps=BackendSpec.warm_steps,
+    warm_t_start=BackendSpec.warm_t_start,
+    warm_starts=True,
+    precision="fp32",
+):
+    """Every graph a lifter with these settings loads: the cold graph (``steps``), and with
+    warm starts the tracking graph (``warm_steps`` steps from ``warm_t_start``; see
+    Lifter.warm_backend). The tracking graph needs the ddim sampler."""
+    specs = [GraphSpec(steps, sampler, None, precision)]
+    if warm_starts:
+        specs.append(GraphSpec(warm_steps, sampler, float(warm_t_start), precision))
+    return specs
+
+
+def package_version():
+    from . import __version__  # read at call time, so a version bump is seen (and patchable)
+
+    return __version__
+
+
+def graph_file_name(model_hash, spec):
+    """The cache key of ``spec``'s graph for the model file with SHA-256 ``model_hash``.
+
+    It holds everything the exported file depends on: the model, the package version, the
+    export code's version, the opset, the precision, the sampler, steps and warm start. Any
+    change names a different file, so it is exported again; the name ends in
+    ``_{sampler}_k{steps}[_warm{t_start}].onnx``."""
+    tail = f"{spec.sampler}_k{spec.steps}" + (
+        "" if spec.t_start is None else f"_warm{spec.t_start:g}"
+    )
+    return (
+        f"sampler_{model_hash[:16]}_v{package_version()}-x{EXPORT_VERSION}-op{OPSET}"
+        f"-{spec.precision}_{tail}.onnx"
+    )
 
 
 class ModelFileError(RuntimeError):
@@ -58,6 +140,56 @@ def file_hash(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class _Fp32LayerNorm(nn.Module):
+    """LayerNorm computed in fp32 inside an fp16 network (its statistics overflow in fp16)."""
+
+    def __init__(self, norm):
+        super().__init__()
+        self.norm = norm.float()
+
+    def forward(self, h):
+        return self.norm(h.float()).to(h.dtype)
+
+
+class HalfPrecisionNet(nn.Module):
+    """A ScoreNet whose linear layers run in fp16, behind fp32 edges: the fp16 graph's network.
+
+    What fp16 would hurt stays fp32: the time embedding (sin and cos of up to 999 t), the
+    schedule's alpha and sigma, the x0 = alpha x + sigma F combination the sampler steps on,
+    and LayerNorm's statistics. Same interface as ScoreNet (embed_condition, denoise)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = copy.deepcopy(net).half()
+        for module in list(self.net.modules()):
+            for name, child in list(module.named_children()):
+                if isinstance(child, nn.LayerNorm):
+                    setattr(module, name, _Fp32LayerNorm(child))
+        self.time_dim = net.time_dim
+
+    def embed_condition(self, condition):
+        return self.net.embed_condition(condition.half())
+
+    def denoise(self, x, t, condition_embedding):
+        """As ScoreNet.denoise: x (B, 51) fp32 at time t -> x0 estimate (B, 51) fp32."""
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        t_rows = t.reshape(-1, 1) if t.dim() else t.reshape(1, 1)
+        time = timestep_embedding(t_rows[:, 0], self.time_dim)
+        embedding = condition_embedding + self.net.time_in(time.half())
+        alpha, sigma = alpha_sigma(t_rows)
+        h = self.net.pose_in(x.half())
+        for block in self.net.blocks:
+            h = block(h, embedding)
+        return alpha * x + sigma * self.net.out(h).float()
+
+
+def network_for(net, precision="fp32"):
+    """``net`` as the graph of ``precision`` runs it (fp16: HalfPrecisionNet)."""
+    if precision not in GRAPH_PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose fp32 or fp16")
+    return net if precision == "fp32" else HalfPrecisionNet(net)
 
 
 class SamplerGraph(nn.Module):
@@ -126,8 +258,10 @@ class WarmSamplerGraph(SamplerGraph):
         return x0.view(-1, NUM_JOINTS, 3) * POSE_SCALE
 
 
-def make_graph(net, steps, sampler="ddim", t_start=None):
-    """The cold graph, or with ``t_start`` the tracking graph (warm starts; DDIM only)."""
+def make_graph(net, steps, sampler="ddim", t_start=None, precision="fp32"):
+    """The cold graph, or with ``t_start`` the tracking graph (warm starts; DDIM only), with
+    the network in ``precision`` (network_for)."""
+    net = network_for(net, precision)
     if t_start is None:
         return SamplerGraph(net, steps, sampler)
     if sampler != "ddim":
@@ -152,27 +286,50 @@ def example_inputs(batch=2, warm=False):
     return inputs
 
 
-def export_onnx(model_path, steps, out_path, sampler="ddim", t_start=None):
+def export_onnx(
+    model_path, steps, out_path, sampler="ddim", t_start=None, precision="fp32", net=None
+):
     """Export the ``steps``-step sampler of ``model_path`` as one graph and check it.
 
-    With ``t_start`` it is the tracking graph (WarmSamplerGraph)."""
+    With ``t_start`` it is the tracking graph (WarmSamplerGraph); with ``precision`` fp16 the
+    network runs in fp16 inside it (HalfPrecisionNet), inputs and output stay fp32. ``net``: the
+    already loaded network of ``model_path`` (else it is loaded here)."""
     import onnx
 
-    graph = make_graph(load_network(model_path), steps, sampler, t_start)
+    if net is None:
+        net = load_network(model_path)
+    graph = make_graph(net, steps, sampler, t_start, precision)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    tmp = out_path + ".tmp"
+    tmp = f"{out_path}.{os.getpid()}.tmp"
     batch = {0: "batch"}
     names = graph.input_names
-    torch.onnx.export(
-        graph,
-        example_inputs(warm=t_start is not None),
-        tmp,
-        input_names=list(names),
-        output_names=[OUTPUT_NAME],
-        dynamic_axes={name: batch for name in names + (OUTPUT_NAME,)},
-        opset_version=OPSET,
-        dynamo=False,
-    )
-    onnx.checker.check_model(onnx.load(tmp), full_check=True)
-    os.replace(tmp, out_path)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                graph,
+                example_inputs(warm=t_start is not None),
+                tmp,
+                input_names=list(names),
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={name: batch for name in names + (OUTPUT_NAME,)},
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        onnx.checker.check_model(onnx.load(tmp), full_check=True)
+        os.replace(tmp, out_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return out_path
+
+
+def graph_path(model_path, spec, cache_dir, net=None, force=False):
+    """The cached graph of ``spec`` for ``model_path`` in ``cache_dir``, exported on first use
+    or with ``force`` (``net``: the loaded network, to skip loading it again).
+
+    Returns (path, exported)."""
+    path = os.path.join(cache_dir, graph_file_name(file_hash(model_path), spec))
+    if os.path.exists(path) and not force:
+        return path, False
+    export_onnx(model_path, spec.steps, path, spec.sampler, spec.t_start, spec.precision, net)
+    return path, True

@@ -1,5 +1,7 @@
 """The canonical H36M-17 skeleton and mappings from other keypoint layouts into it."""
 
+import functools
+
 import numpy as np
 
 JOINT_NAMES = (
@@ -113,17 +115,22 @@ def to_h36m(layout, uv, confidence):
     seen = np.isfinite(uv).all(-1) & np.isfinite(confidence) & (confidence > 0)
     confidence = np.where(seen, confidence, 0.0)
     uv = np.where(seen[..., None], uv, 0.0)
-    out_uv = np.zeros(uv.shape[:-2] + (NUM_JOINTS, 2))
-    out_conf = np.zeros(uv.shape[:-2] + (NUM_JOINTS,))
-    for joint, source in LAYOUTS[layout][1].items():
-        if isinstance(source, tuple):
-            a, b = source
-            out_uv[..., joint, :] = 0.5 * (uv[..., a, :] + uv[..., b, :])
-            out_conf[..., joint] = np.minimum(confidence[..., a], confidence[..., b])
-        else:
-            out_uv[..., joint, :] = uv[..., source, :]
-            out_conf[..., joint] = confidence[..., source]
+    a, b, has_source = _source_indices(layout)
+    out_uv = 0.5 * (uv[..., a, :] + uv[..., b, :]) * has_source[:, None]
+    out_conf = np.minimum(confidence[..., a], confidence[..., b]) * has_source
     return out_uv, out_conf
+
+
+@functools.lru_cache(maxsize=None)
+def _source_indices(layout):
+    """Per H36M joint, the two layout keypoints it is the midpoint of (the same one twice for a
+    joint the layout has), and whether the layout has it at all."""
+    a, b = np.zeros(NUM_JOINTS, dtype=int), np.zeros(NUM_JOINTS, dtype=int)
+    has_source = np.zeros(NUM_JOINTS)
+    for joint, source in LAYOUTS[layout][1].items():
+        a[joint], b[joint] = source if isinstance(source, tuple) else (source, source)
+        has_source[joint] = 1.0
+    return a, b, has_source
 
 
 def bone_lengths(poses):

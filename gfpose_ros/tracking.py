@@ -1,9 +1,10 @@
-"""People over time: track identities, warm-started lifting, optional One-Euro smoothing.
+"""People over time: track identities and the One-Euro filter (pipeline.FramePipeline uses both).
 
-    tracked = TrackedLifter(Lifter())
-    result, state = tracked.lift(uv, confidence, K, stamp)   # one call per frame, as Lifter.lift
+    tracker = PersonTracker(max_age=0.5)
+    state = tracker.assign(uv, seen, stamp, ids)   # before the lift: ids and warm starts
     state.ids          # per person: the detector's id where it sent one, else a stable integer
-    state.previous     # per person: the pose it warm-started from (model units), None = cold start
+    state.previous     # per person: the pose to warm-start from (model units), None = cold start
+    tracker.commit(state, result.model_poses)     # after the lift
 
 ``PersonTracker`` keeps the detector's ids, or matches people to tracks on their 2D keypoints
 (mean joint distance over the joints seen in both, in units of the track's 2D size, gated,
@@ -15,6 +16,10 @@ starts cold. ``OneEuroFilter`` (Casiez et al. 2012) smooths a track's output if 
 from dataclasses import dataclass
 
 import numpy as np
+
+# One-Euro settings of smooth_poses (min_cutoff Hz, beta s/m, d_cutoff Hz): the best jitter for at
+# most ~1 mm more MPJPE on `gfpose eval-tracking`'s clips (see the README).
+DEFAULT_SMOOTHING = {"min_cutoff": 2.0, "beta": 20.0, "d_cutoff": 1.0}
 
 
 def _smoothing_factor(dt, cutoff):
@@ -145,7 +150,6 @@ class PersonTracker:
         max_age=0.5,
         max_cost=0.3,
         warm_gap=0.25,
-        confidence_threshold=0.3,
         min_shared_joints=3,
     ):
         if not max_age > 0:
@@ -155,7 +159,6 @@ class PersonTracker:
         self.max_age = float(max_age)
         self.max_cost = float(max_cost)
         self.warm_gap = float(warm_gap)
-        self.confidence_threshold = float(confidence_threshold)
         self.min_shared_joints = int(min_shared_joints)
         self.reset()
 
@@ -164,31 +167,27 @@ class PersonTracker:
         self.frame = 0
         self.stamp = None
         self._next_id = 0
-        self._detector_ids = (
-            set()
-        )  # str() of every id a detector sent: the tracker's own skip them
+        # str() of every id a detector sent: the tracker's own ids skip them.
+        self._detector_ids = set()
 
-    def update(self, uv, confidence, stamp, ids=None, model_poses=None):
+    def update(self, uv, seen, stamp, ids=None, model_poses=None):
         """assign() then commit(): for a caller that lifts nothing or lifts afterwards."""
-        state = self.assign(uv, confidence, stamp, ids)
+        state = self.assign(uv, seen, stamp, ids)
         self.commit(state, model_poses)
         return state
 
-    def assign(self, uv, confidence, stamp, ids=None):
-        """Ids and warm starts for the N people of a frame (uv (N, J, 2) pixels, confidence (N, J),
-        stamp seconds, ids: the detector's per person, or None). Changes no track: commit()
-        does."""
+    def assign(self, uv, seen, stamp, ids=None):
+        """Ids and warm starts for the N people of a frame: uv (N, J, 2) pixels, seen (N, J) the
+        joints that count as observed (selection.confident_joints), stamp seconds, ids: the
+        detector's per person, or None. Changes no track: commit() does."""
         uv = np.asarray(uv, dtype=np.float64)
-        confidence = np.asarray(confidence, dtype=np.float64)
+        seen = np.asarray(seen, dtype=bool)
         n = len(uv)
         if ids is not None and len(ids) != n:
             raise ValueError(f"ids must hold one entry per person: {n}, got {len(ids)}")
         stamp = float(stamp)
         # Time going backwards (a replayed recording) starts over: no track continues.
         live = {} if self._went_back(stamp) else self._live_tracks(stamp)
-        seen = (
-            (confidence >= self.confidence_threshold) & (confidence > 0) & np.isfinite(uv).all(-1)
-        )
         assigned = [None] * n
         for i, track_id in enumerate(ids if ids is not None else [None] * n):
             if _given(track_id) and track_id not in assigned:  # a duplicate id is no id
@@ -277,57 +276,3 @@ class PersonTracker:
     def _live_tracks(self, stamp):
         """The tracks seen within max_age of ``stamp``; older ones are gone for good."""
         return {k: t for k, t in self.tracks.items() if stamp - t.stamp <= self.max_age}
-
-
-class TrackedLifter:
-    """A Lifter over a stream: the tracker's ids, warm starts, optional One-Euro smoothing.
-
-    Each frame is one Lifter.lift, so one graph call: people whose track continues warm-start
-    from its last pose, the others start cold. ``smoothing`` (None = off) holds OneEuroFilter's
-    arguments (min_cutoff Hz, beta s/m, d_cutoff Hz) and filters each track's output joints in
-    the camera frame; the hypotheses and the next warm start stay unfiltered.
-    """
-
-    def __init__(self, lifter, tracker=None, warm_start=True, smoothing=None):
-        self.lifter = lifter
-        self.tracker = tracker or PersonTracker(confidence_threshold=lifter.confidence_threshold)
-        self.warm_start = warm_start
-        self.smoothing = dict(smoothing) if smoothing is not None else None
-        if self.smoothing is not None:
-            OneEuroFilter(**self.smoothing)  # a bad argument fails here, not on the first frame
-        self._filters = {}  # track id -> OneEuroFilter
-
-    def lift(self, uv, confidence, K, stamp, ids=None, layout="h36m17", noise=None, depth=None):
-        """Lift one frame (stamp in seconds; ``depth`` as Lifter.lift); returns (LiftResult,
-        TrackState)."""
-        uv, confidence, K = self.lifter.prepare(
-            uv, confidence, K, layout
-        )  # bad input fails before tracking
-        state = self.tracker.assign(uv, confidence, stamp, ids)
-        result = self.lifter.lift(
-            uv,
-            confidence,
-            K,
-            noise=noise,
-            depth=depth,
-            previous=state.previous if self.warm_start else None,
-        )
-        self.tracker.commit(state, result.model_poses)
-        if self.smoothing is not None:
-            result.poses = self._smooth(state, result.poses)
-        return result, state
-
-    def _smooth(self, state, poses):
-        smoothed = np.empty_like(poses)
-        for i, track_id in enumerate(state.ids):
-            if track_id not in self._filters or not state.continuing[i]:
-                self._filters[track_id] = OneEuroFilter(
-                    **self.smoothing
-                )  # a new person: no old state
-            # The root (a monocular distance, much noisier) and the root-relative pose are filtered
-            # apart, so the root's noise does not raise the pose's speed-driven cutoff.
-            root, rel = poses[i, :1], poses[i] - poses[i, :1]
-            filtered = self._filters[track_id](np.concatenate([root, rel]), state.stamp)
-            smoothed[i] = filtered[1:] + filtered[:1]
-        self._filters = {k: f for k, f in self._filters.items() if k in self.tracker.tracks}
-        return smoothed

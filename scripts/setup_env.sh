@@ -68,6 +68,7 @@ PY_REQS=(
   "protobuf>=6.31.1,<7"
   attrs scikit-image   # attrs: imported by mediapipe.solutions; scikit-image: the astronaut test photo
   matplotlib pytest pytest-timeout rosbags catkin-pkg colcon-common-extensions
+  "ruff==0.17.6"   # the linter (ruff.toml: ROS 2's flake8 conventions, line length 99)
 )
 # Installed without their dependencies: mediapipe would pull jax, opencv-contrib, numpy<2 and
 # protobuf<5, none of which Pose needs. 0.10.21 is the last release whose wheel ships the Pose models.

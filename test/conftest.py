@@ -10,10 +10,20 @@ Fixtures for ROS tests (all skip cleanly when rclpy is not importable):
   ros_env        a copy of os.environ for child processes
   rclpy_ctx      a fresh initialised rclpy Context, shut down after the test
   spawn_python   factory: spawn_python(code) -> ros_helpers.PythonProcess, stopped after the test
+
+Layers (markers, see setup.cfg): tests that start DDS participants or node processes are
+marked ``ros``; ``slow`` ones take over ~8 s each; ``make test-fast`` runs neither, ``make test``
+runs everything.
+
+  run_gfpose     run_gfpose(*args) -> CliResult(returncode, stdout, stderr): the gfpose command
+                 in this process (no interpreter start-up); a subprocess test covers the real exit.
 """
 
+import contextlib
+import io
 import os
 import sys
+from typing import NamedTuple
 
 import pytest
 
@@ -73,3 +83,25 @@ def spawn_python(ros_env):
     yield spawn
     for p in procs:
         p.stop()
+
+
+class CliResult(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_gfpose():
+    from gfpose_ros import cli
+
+    def run(*args):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main([str(a) for a in args])
+            except SystemExit as exc:  # argparse's own errors
+                code = exc.code
+        return CliResult(code, out.getvalue(), err.getvalue())
+
+    return run

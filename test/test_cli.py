@@ -39,18 +39,20 @@ def _valid_arrays(n=4):
         (lambda a: a.update(confidence=np.ones((4, 3))), "confidence must be"),
     ],
 )
-def test_eval_rejects_bad_files_with_one_line(tmp_path, mutate, message):
+def test_eval_rejects_bad_files_with_one_line(tmp_path, run_gfpose, mutate, message):
     arrays = _valid_arrays()
     mutate(arrays)
     path = tmp_path / "bad.npz"
     np.savez(path, **arrays)
-    result = gfpose("eval", "--data", str(path), "--out", str(tmp_path / "out.json"))
+    result = run_gfpose("eval", "--data", str(path), "--out", str(tmp_path / "out.json"))
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_commands_reject_missing_and_corrupt_files(tmp_path):
+    """In real processes: the exit status and stderr a shell sees."""
     bad_model = tmp_path / "model.pt"
     bad_model.write_bytes(b"\x00" * 100)
     for args, message in (
@@ -68,13 +70,13 @@ def test_commands_reject_missing_and_corrupt_files(tmp_path):
     assert result.returncode == 2 and "values must be >= 1" in result.stderr
 
 
-def test_eval_on_a_valid_file_writes_json(tmp_path):
+def test_eval_on_a_valid_file_writes_json(tmp_path, run_gfpose):
     path = tmp_path / "ok.npz"
     np.savez(
         path, **_valid_arrays(), confidence=np.ones((4, 17)), group=np.array(["a", "a", "b", "b"])
     )
     out = tmp_path / "eval.json"
-    result = gfpose(
+    result = run_gfpose(
         "eval", "--data", str(path), "--steps", "1,2", "--hypotheses", "1,3", "--out", str(out)
     )
     assert result.returncode == 0, result.stderr

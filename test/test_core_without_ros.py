@@ -16,8 +16,9 @@ import numpy as np
 import gfpose_ros, gfpose_ros.cli, gfpose_ros.training.train, gfpose_ros.training.bvh
 import gfpose_ros.evaluation.evaluate
 from gfpose_ros.lifter import Lifter
+from gfpose_ros.settings import LiftSettings
 from gfpose_ros.camera import intrinsics
-lifter = Lifter(backend="auto", num_hypotheses=3)
+lifter = Lifter(settings=LiftSettings(num_hypotheses=3))
 uv = np.random.default_rng(0).uniform(200, 400, (1, 17, 2))
 result = lifter.lift(uv, np.ones((1, 17)), intrinsics(600, 600, 320, 240))
 assert np.isfinite(result.poses).all()

@@ -30,6 +30,7 @@ from gfpose_ros.evaluation.depth_render import (
 )
 from gfpose_ros.evaluation.evaluate import heldout_world_poses
 from gfpose_ros.lifter import InputError, Lifter, LiftResult
+from gfpose_ros.settings import BackendSpec, LiftSettings, SettingsError
 from gfpose_ros.skeleton import stature
 
 K = intrinsics(500.0, 500.0, 320.0, 240.0)
@@ -233,7 +234,9 @@ def heldout_rgbd():
 
 def test_lift_with_depth_places_heldout_people(heldout_rgbd):
     views, images = heldout_rgbd
-    lifter = Lifter(backend="torch", num_hypotheses=10, steps=4, confidence_threshold=1e-6)
+    lifter = Lifter(
+        BackendSpec(backend="torch"), LiftSettings(num_hypotheses=10, confidence_threshold=1e-6)
+    )
     n = len(images)
     assert n >= 8
     rng = np.random.default_rng(0)
@@ -271,7 +274,10 @@ def test_lift_with_depth_places_heldout_people(heldout_rgbd):
 
 def test_lift_depth_arguments(heldout_rgbd):
     views, images = heldout_rgbd
-    lifter = Lifter(backend="torch", num_hypotheses=4, steps=1, confidence_threshold=1e-6)
+    lifter = Lifter(
+        BackendSpec(backend="torch", steps=1),
+        LiftSettings(num_hypotheses=4, confidence_threshold=1e-6),
+    )
     args = (views["uv"][:2], views["confidence"][:2], views["K"][0])
     for bad in (np.zeros((480, 640, 3)), np.zeros((480, 640), np.uint16), "depth.png"):
         with pytest.raises(InputError):
@@ -287,8 +293,8 @@ def test_lift_depth_arguments(heldout_rgbd):
         assert list(result.position_source) == ["monocular", "monocular"] and all(
             result.depth_reason
         )
-    with pytest.raises(InputError, match="DepthFusionConfig"):
-        Lifter(backend="torch", num_hypotheses=4, steps=1, depth_fusion={"min_joints": 3})
+    with pytest.raises(SettingsError, match="DepthFusionConfig"):
+        LiftSettings(depth_fusion={"min_joints": 3})
     empty = LiftResult(
         np.zeros((0, 17, 3)),
         np.zeros((0, 4, 17, 3)),
@@ -313,6 +319,7 @@ def gfpose(*args):
     )
 
 
+@pytest.mark.slow
 def test_eval_depth_command(tmp_path):
     bad = gfpose("eval-depth", "--views", "2", "--out", str(tmp_path / "x.json"))
     assert (

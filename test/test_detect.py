@@ -30,7 +30,7 @@ NOSE, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP, L_WRIST, R_WRIST, L_ANKLE, R_ANKLE =
 
 def load_photo(name):
     """An RGB photo by name; skips when the package that ships it is missing."""
-    from gfpose_ros.offline_demo import load_image
+    from gfpose_ros.tools.offline_demo import load_image
 
     if name == 'grace_hopper':
         import matplotlib.cbook

@@ -2,7 +2,7 @@
 publish, with the Fast DDS profile that camera.launch.py selects (config/fastdds_large_images.xml).
 
 Without it, 640x480 rgb8 images at 30 Hz reach another process a few percent of the time on the
-development machine (`python -m gfpose_ros.ros.image_delivery_bench`); the profile is what makes
+development machine (`python -m gfpose_ros.tools.image_delivery_bench`); the profile is what makes
 the camera pipeline work with a real driver.
 """
 
@@ -11,6 +11,8 @@ import os
 import pytest
 
 from ros_helpers import PythonProcess, import_gfpose_msgs, import_rclpy_or_skip, rclpy_context
+
+pytestmark = pytest.mark.ros  # starts DDS participants or node processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROFILE = os.path.join(ROOT, 'config', 'fastdds_large_images.xml')
@@ -24,7 +26,7 @@ import rclpy
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
-from gfpose_ros.offline_demo import bundled_photos, default_intrinsics, load_image
+from gfpose_ros.tools.offline_demo import bundled_photos, default_intrinsics, load_image
 from gfpose_ros.ros.conversions import camera_info_msg
 from gfpose_ros.ros.image_conversion import image_msg
 
@@ -51,7 +53,7 @@ print('done', flush=True)
 
 def test_best_effort_images_at_30_hz_arrive_with_the_shipped_profile():
     import_rclpy_or_skip()
-    from gfpose_ros.ros.image_delivery_bench import measure
+    from gfpose_ros.tools.image_delivery_bench import measure
 
     result = measure(640, 480, rate=30.0, frames=90, profile='shipped')
     assert result['delivered'] >= GOAL, result
@@ -66,7 +68,7 @@ def test_camera_pipeline_gets_every_frame_of_a_best_effort_driver(ros_env):
     pytest.importorskip(
         'mediapipe', reason='mediapipe is not installed (see scripts/setup_env.sh)'
     )
-    from gfpose_ros.offline_demo import bundled_photos
+    from gfpose_ros.tools.offline_demo import bundled_photos
 
     if not [p for p in bundled_photos() if 'basketball1' in str(p)]:
         pytest.skip('basketball1.png (opencv-doc) is not installed')

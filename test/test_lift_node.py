@@ -14,6 +14,8 @@ import pytest
 
 from ros_helpers import import_gfpose_msgs, import_rclpy_or_skip, rclpy_context, start_lift_node
 
+pytestmark = pytest.mark.ros  # starts DDS participants or node processes
+
 NAMESPACE = '/lift_test'
 NODE = NAMESPACE + '/gfpose_lift'
 FRAME_ID = 'test_camera_optical_frame'
@@ -31,7 +33,7 @@ MAX_ROOT_ERROR_KNOWN_HEIGHT_M = 0.2
 
 @pytest.fixture(scope='module')
 def sequence():
-    from gfpose_ros.ros.client import load_demo_sequence
+    from gfpose_ros.tools.client import load_demo_sequence
 
     return load_demo_sequence()
 
@@ -41,7 +43,7 @@ def ros():
     """(rclpy context, LiftClient, node process) shared by the tests of this module."""
     import_rclpy_or_skip()
     import_gfpose_msgs()
-    from gfpose_ros.ros.client import LiftClient, load_demo_sequence
+    from gfpose_ros.tools.client import LiftClient, load_demo_sequence
 
     node = start_lift_node(NAMESPACE)
     with rclpy_context() as ctx:

@@ -7,6 +7,8 @@ import pytest
 
 from ros_helpers import import_gfpose_msgs, import_rclpy_or_skip, rclpy_context, start_lift_node
 
+pytestmark = pytest.mark.ros  # starts DDS participants or node processes
+
 NAMESPACE = '/depth_test'
 FRAME_ID = 'rgbd_color_optical_frame'
 # A quarter of the recording's 848x480 camera: the same normalised 2D, and a depth image
@@ -26,7 +28,7 @@ def rgbd():
     from sensor_msgs.msg import Image
 
     from gfpose_ros.evaluation.depth_render import render_depth, room_planes
-    from gfpose_ros.ros.client import LiftClient, load_demo_sequence
+    from gfpose_ros.tools.client import LiftClient, load_demo_sequence
 
     seq = load_demo_sequence()
     seq['poses_3d'] = seq['poses_3d'] / 1000.0  # millimetres in the recording

@@ -6,6 +6,7 @@ import pytest
 from gfpose_ros.camera import CameraError, intrinsics
 from gfpose_ros.evaluation.evaluate import evaluate, make_eval_set
 from gfpose_ros.lifter import InputError, Lifter
+from gfpose_ros.settings import BackendSpec, LiftSettings, SettingsError
 from gfpose_ros.skeleton import BODY_PARTS, LayoutError
 
 
@@ -19,7 +20,7 @@ def heldout(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lifter():
-    return Lifter(backend="torch", num_hypotheses=10, steps=4)
+    return Lifter(BackendSpec(backend="torch", steps=4), LiftSettings(num_hypotheses=10))
 
 
 def test_shipped_weights_meet_the_heldout_bound(heldout):
@@ -47,7 +48,7 @@ def test_one_call_lifts_several_people_with_flags_and_metric_roots(heldout, lift
     K = arrays["intrinsics"][idx]
     result = lifter.lift(uv, conf, K, noise=np.random.default_rng(0).standard_normal((3, 10, 51)))
     assert result.poses.shape == (3, 17, 3) and result.hypotheses.shape == (3, 10, 17, 3)
-    np.testing.assert_array_equal(result.observed, conf >= lifter.confidence_threshold)
+    np.testing.assert_array_equal(result.observed, conf >= lifter.settings.confidence_threshold)
     np.testing.assert_allclose(result.weights.sum(1), 1.0)
     gt = arrays["poses_3d"][idx] / 1000
     depth_error = np.abs(result.poses[:, 0, 2] - gt[:, 0, 2]) / gt[:, 0, 2]
@@ -87,7 +88,7 @@ def test_coco_input_and_3d_completion(heldout, lifter):
     plain = lifter.lift(uv, conf, arrays["intrinsics"][:8], layout="coco17")
     assert not plain.observed[:, [7, 10]].any()  # spine and head top were never seen
     # The thorax is the shoulders' midpoint: observed exactly where both shoulders were seen.
-    both_shoulders = (conf[:, [5, 6]] >= lifter.confidence_threshold).all(axis=1)
+    both_shoulders = (conf[:, [5, 6]] >= lifter.settings.confidence_threshold).all(axis=1)
     assert both_shoulders.any() and (plain.observed[:, 8] == both_shoulders).all()
     mask_3d = np.zeros((8, 17))
     mask_3d[:, [7, 10]] = 1  # ... but are known in 3D, e.g. from another sensor
@@ -146,8 +147,8 @@ def test_observed_joints_move_onto_their_2d_rays_by_their_weight(heldout):
     uv, conf, K = arrays["keypoints_2d"][:16], arrays["confidence"][:16], arrays["intrinsics"][:16]
     noise = np.random.default_rng(3).standard_normal((16, 10, 51))
     trust_2d, trust_prior, default = (
-        Lifter(backend="torch", num_hypotheses=10, steps=4, keypoint_noise=k)
-        for k in (0.0, 10.0, Lifter().keypoint_noise)
+        Lifter(BackendSpec(backend="torch"), LiftSettings(num_hypotheses=10, keypoint_noise=k))
+        for k in (0.0, 10.0, LiftSettings().keypoint_noise)
     )
     on_rays, prior, blended = (
         lifter.lift(uv, conf, K, noise=noise) for lifter in (trust_2d, trust_prior, default)
@@ -168,5 +169,5 @@ def test_observed_joints_move_onto_their_2d_rays_by_their_weight(heldout):
     np.testing.assert_allclose(
         on_rays.poses[~seen], prior.poses[~seen]
     )  # completed joints do not move
-    with pytest.raises(InputError, match="keypoint_noise"):
-        Lifter(backend="torch", keypoint_noise=-1)
+    with pytest.raises(SettingsError, match="keypoint_noise"):
+        LiftSettings(keypoint_noise=-1)

@@ -6,8 +6,11 @@ reports, then compares field by field (NaN-aware, at float32 precision).
 """
 
 import numpy as np
+import pytest
 
 from ros_helpers import import_gfpose_msgs, import_rclpy_or_skip
+
+pytestmark = pytest.mark.ros  # starts DDS participants or node processes
 
 TOPIC = '/gfpose_test/keypoints'
 

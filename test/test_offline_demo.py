@@ -20,19 +20,23 @@ pytestmark = pytest.mark.skipif(
 
 
 def demo_args(*argv):
-    from gfpose_ros.offline_demo import add_arguments
+    from gfpose_ros.tools.offline_demo import add_arguments
 
     return add_arguments(argparse.ArgumentParser()).parse_args(list(argv))
 
 
 @pytest.fixture(scope='module')
 def pipeline():
-    """(detector, lifter) shared by the photo tests: loading them once keeps the tests fast."""
+    """(detector, FramePipeline) shared by the photo tests: loading them once keeps the tests
+    fast. The demo's own settings for a photo (cold, min_joints 3)."""
     from gfpose_ros.detect import create_detector
     from gfpose_ros.lifter import Lifter
+    from gfpose_ros.tools.offline_demo import demo_settings
+    from gfpose_ros.pipeline import FramePipeline
 
     detector = create_detector('mediapipe')
-    yield detector, Lifter(num_hypotheses=20, steps=4, min_joints=3, seed=0)
+    spec, settings = demo_settings(demo_args('--image', 'unused.jpg'))
+    yield detector, FramePipeline(Lifter(spec, settings, seed=0))
     detector.close()
 
 
@@ -41,7 +45,7 @@ def run_photo(pipeline, name, out_dir):
     record."""
     from PIL import Image
 
-    from gfpose_ros.offline_demo import run_image
+    from gfpose_ros.tools.offline_demo import run_image
 
     path = os.path.join(out_dir, name.split('.')[0] + '_input.png')
     Image.fromarray(load_photo(name)).save(path)
@@ -85,8 +89,9 @@ def test_full_body_legs_observed(pipeline, name, tmp_path):
     assert pose[[3, 6], 1].mean() > pose[0, 1]
 
 
+@pytest.mark.slow
 def test_video_demo_several_people(tmp_path):
-    from gfpose_ros.offline_demo import main
+    from gfpose_ros.tools.offline_demo import main
 
     video = os.path.join(OPENCV_DATA, 'vtest.avi')
     if not os.path.exists(video):
@@ -127,7 +132,7 @@ def test_video_demo_several_people(tmp_path):
 
 
 def test_bench_writes_latency_json(tmp_path):
-    from gfpose_ros.offline_demo import main
+    from gfpose_ros.tools.offline_demo import main
 
     out = tmp_path / 'latency.json'
     assert main(['--bench', '--frames', '4', '--warmup', '1', '--bench-out', str(out)]) == 0
@@ -137,14 +142,14 @@ def test_bench_writes_latency_json(tmp_path):
 
 
 def test_bad_input_is_one_line_error(tmp_path, capsys):
-    from gfpose_ros.offline_demo import main
+    from gfpose_ros.tools.offline_demo import main
 
     assert main(['--image', str(tmp_path / 'missing.jpg'), '--out-dir', str(tmp_path)]) == 2
     assert 'no such file' in capsys.readouterr().err
 
 
 def test_cli_subcommand_parser():
-    from gfpose_ros.offline_demo import add_demo_parser
+    from gfpose_ros.tools.offline_demo import add_demo_parser
 
     parser = argparse.ArgumentParser()
     add_demo_parser(parser.add_subparsers(dest='command'))

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from ros_helpers import (
     LIFT_PARAMS_FILE,
     PythonProcess,
@@ -13,6 +15,8 @@ from ros_helpers import (
     import_rclpy_or_skip,
     rclpy_context,
 )
+
+pytestmark = pytest.mark.ros  # starts DDS participants or node processes
 
 NAMESPACE = '/bench_attach'
 # The deployed node's topics: nothing like the defaults, so the benchmark must be told.
@@ -26,7 +30,7 @@ RUN_LIFT = 'import sys\nfrom gfpose_ros.ros.lift_node import main\nsys.exit(main
 
 def bench(*args, timeout=120):
     return subprocess.run(
-        [sys.executable, '-m', 'gfpose_ros.ros.bench_e2e', '--attach', *args],
+        [sys.executable, '-m', 'gfpose_ros.tools.bench_e2e', '--attach', *args],
         text=True,
         capture_output=True,
         timeout=timeout,
@@ -82,7 +86,7 @@ def test_bench_attaches_to_a_node_started_separately(tmp_path):
             [
                 sys.executable,
                 '-m',
-                'gfpose_ros.ros.bench_e2e',
+                'gfpose_ros.tools.bench_e2e',
                 '--attach',
                 '--passive',
                 '--poses-topic',
@@ -100,7 +104,7 @@ def test_bench_attaches_to_a_node_started_separately(tmp_path):
             stdin=subprocess.DEVNULL,
         )
         with rclpy_context() as ctx:
-            from gfpose_ros.ros.client import LiftClient, load_demo_sequence
+            from gfpose_ros.tools.client import LiftClient, load_demo_sequence
 
             feeder = LiftClient(context=ctx, topics=TOPICS)
             seq = load_demo_sequence()

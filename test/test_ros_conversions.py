@@ -5,6 +5,8 @@ import pytest
 
 from ros_helpers import import_gfpose_msgs, import_rclpy_or_skip
 
+pytestmark = pytest.mark.ros  # needs the ROS message packages
+
 
 @pytest.fixture(autouse=True)
 def _ros_messages():

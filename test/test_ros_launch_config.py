@@ -1,34 +1,22 @@
 """The launch file, the parameter file and the RViz config agree with the node.
 
-The launch system is not installable from wheels: the launch file is loaded with the real
-`launch_ros` where it is importable (a ROS 2 install), and otherwise with small stand-ins that
-record what it builds, so its wiring (arguments, remappings, parameter overrides) is checked.
+The launch system is not installable from wheels, so the launch file is loaded with small
+stand-ins of `launch` and `launch_ros` that record what it builds (also where the real ones are
+installed): its wiring (arguments, remappings, parameter overrides) is what is checked. The real
+`ros2 launch` was tried by hand (see the README).
 """
 
 import os
-import py_compile
 
+import pytest
 import yaml
 
 from ros_helpers import import_gfpose_msgs, import_rclpy_or_skip
 
+pytestmark = pytest.mark.ros  # needs rclpy and the launch files' ROS packages
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH_FILE = os.path.join(ROOT, 'launch', 'lift.launch.py')
-
-
-def test_launch_file_compiles(tmp_path):
-    py_compile.compile(LAUNCH_FILE, cfile=str(tmp_path / 'lift.launch.pyc'), doraise=True)
-    with open(LAUNCH_FILE) as f:
-        source = f.read()
-    for argument in (
-        'params_file',
-        'model',
-        'backend',
-        'namespace',
-        'keypoints_topic',
-        'camera_info_topic',
-    ):
-        assert f"DeclareLaunchArgument('{argument}'" in source
 
 
 class _Recorded:
@@ -92,17 +80,10 @@ def opaque_function(entities, name):
 
 
 def test_launch_description_starts_the_lifecycle_node(monkeypatch):
-    try:
-        import launch_ros  # noqa: F401  a real ROS 2 install: load the file with the real API
-    except ImportError:
-        _stub_launch_modules(monkeypatch)
-        real = False
-    else:
-        real = True
+    # Stand-ins record how the file builds its actions, on a machine with a real ROS 2 install
+    # too: what is asserted is the file's own wiring (arguments, parameters, remappings).
+    _stub_launch_modules(monkeypatch)
     description = _load_launch_file().generate_launch_description()
-    if real:
-        assert description.entities
-        return
     entities = description.args[0]
     arguments = {
         e.args[0]: e.kwargs['default_value'] for e in entities if 'default_value' in e.kwargs
@@ -144,14 +125,14 @@ def test_launch_description_starts_the_lifecycle_node(monkeypatch):
 def test_params_file_matches_the_node_declarations():
     import_rclpy_or_skip()
     import_gfpose_msgs()
-    from gfpose_ros.ros.lift_node import PARAMETERS, validation_error
+    from gfpose_ros.ros.lift_node import PARAMETERS, settings_from
 
     with open(os.path.join(ROOT, 'config', 'lift.yaml')) as f:
         params = yaml.safe_load(f)['/**']['ros__parameters']
     assert set(params) == set(PARAMETERS)
     for name, (default, _) in PARAMETERS.items():
         assert params[name] == default and type(params[name]) is type(default), name
-    assert validation_error(params) is None
+    settings_from(params)  # raises on an invalid combination
 
 
 def test_rviz_config_shows_the_markers():

@@ -4,7 +4,11 @@ lifecycle services, and the fallback intrinsics when no camera_info arrives."""
 import os
 import tempfile
 
+import pytest
+
 from ros_helpers import import_gfpose_msgs, import_rclpy_or_skip, rclpy_context, start_lift_node
+
+pytestmark = pytest.mark.ros  # starts DDS participants or node processes
 
 
 def test_configure_fails_clearly_on_missing_or_corrupt_model_and_bad_parameters():
@@ -50,7 +54,7 @@ def test_lifecycle_transitions_and_fallback_intrinsics():
     from rclpy.parameter import Parameter
     from rclpy.parameter_client import AsyncParameterClient
 
-    from gfpose_ros.ros.client import LiftClient, load_demo_sequence
+    from gfpose_ros.tools.client import LiftClient, load_demo_sequence
 
     namespace = '/lifecycle_test'
     name = namespace + '/gfpose_lift'

@@ -20,6 +20,8 @@ import pytest
 
 from ros_helpers import LIFT_PARAMS_FILE, PythonProcess, import_gfpose_msgs, import_rclpy_or_skip
 
+pytestmark = pytest.mark.ros  # starts DDS participants or node processes
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAMERA_PARAMS_FILE = os.path.join(ROOT, 'config', 'camera.yaml')
 DDS_PROFILE = os.path.join(ROOT, 'config', 'fastdds_large_images.xml')
@@ -52,7 +54,7 @@ mode, rate, namespaces = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
 rclpy.init()
 node = rclpy.create_node('shutdown_test_load')
 if mode == 'keypoints':
-    from gfpose_ros.ros.client import load_demo_sequence
+    from gfpose_ros.tools.client import load_demo_sequence
     seq = load_demo_sequence()
     K, size = seq['intrinsics'], seq['image_size']
     topic, msg_type = 'keypoints_2d', Keypoints2DArray
@@ -61,7 +63,7 @@ if mode == 'keypoints':
         person = ('p', 'h36m17', seq['keypoints_2d'][f], seq['confidence'][f])
         return keypoints_msg(header, [person])
 else:
-    from gfpose_ros.offline_demo import bundled_photos, default_intrinsics, load_image
+    from gfpose_ros.tools.offline_demo import bundled_photos, default_intrinsics, load_image
     from gfpose_ros.ros.image_conversion import image_msg
     rgb = load_image([p for p in bundled_photos() if 'messi5' in str(p)][0])
     size = (rgb.shape[1], rgb.shape[0])

@@ -375,6 +375,7 @@ def test_leave_one_source_out_split(tmp_path):
     assert stature(arrays["poses_3d"] / 1000).std() > 0.03
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_write_one_checkpoint(tmp_path):
     path = small_config(tmp_path)
     env = dict(os.environ, OMP_NUM_THREADS="1")

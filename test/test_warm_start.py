@@ -162,9 +162,10 @@ def lifter():
     from gfpose_ros.lifter import Lifter
 
     torch.set_num_threads(1)
-    return Lifter(
-        backend="torch", num_hypotheses=20, steps=4, seed=0
-    )  # default warm starts: 2 steps from t = 0.2
+    from gfpose_ros.settings import BackendSpec, LiftSettings
+
+    # The default warm starts: 2 steps from t = 0.2.
+    return Lifter(BackendSpec(backend="torch", steps=4), LiftSettings(num_hypotheses=20), seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -188,21 +189,24 @@ def test_no_previous_pose_is_exactly_the_cold_path(lifter, clip):
 
 
 def test_tracked_lifting_makes_one_backend_call_per_frame(lifter, clip):
-    from gfpose_ros.tracking import TrackedLifter
+    from gfpose_ros.pipeline import FramePipeline
+    from gfpose_ros.selection import people_from_arrays
 
     cold, warm = CountingBackend(lifter.backend), CountingBackend(lifter.warm_backend())
     lifter.backend, lifter._warm_backend = cold, warm
     try:
-        tracked = TrackedLifter(lifter)
+        tracked = FramePipeline(lifter)  # tracking and warm starts are the default settings
         for t in range(6):
             people = [0] if t < 3 else [0, 1]  # the second person walks in at frame 3
             before = cold.calls + warm.calls
-            result, state = tracked.lift(
-                clip["uv"][t, people], clip["confidence"][t, people], clip["intrinsics"], t / 30
+            frame = tracked.lift_frame(
+                people_from_arrays(clip["uv"][t, people], clip["confidence"][t, people]),
+                clip["intrinsics"],
+                t / 30,
             )
             assert cold.calls + warm.calls == before + 1
-            assert result.poses.shape == (len(people), 17, 3)
-            starts = [p is not None for p in state.previous]
+            assert frame.result.poses.shape == (len(people), 17, 3)
+            starts = [p is not None for p in frame.tracks.previous]
             assert starts == ([False] if t == 0 else [True] if t < 3 else [True, t > 3])
         assert (
             cold.calls == 1 and warm.calls == 5
@@ -214,21 +218,18 @@ def test_tracked_lifting_makes_one_backend_call_per_frame(lifter, clip):
 def test_warm_starts_cut_jitter_on_a_heldout_clip(lifter, clip):
     """Two held-out people, 45 frames at 30 fps: tracked warm starts (2 steps) against independent
     cold frames (4 steps), 20 hypotheses each; and the optional One-Euro smoothing on top."""
-    from gfpose_ros.evaluation.eval_tracking import (
-        DEFAULT_SMOOTHING,
-        acceleration_error,
-        id_switches,
-        lift_clip,
-    )
+    from gfpose_ros.evaluation.eval_tracking import acceleration_error, id_switches, lift_clip
+    from gfpose_ros.pipeline import FramePipeline
 
     runs = {}
-    for mode, tracking in (
-        ("independent", None),
-        ("tracked", {}),
-        ("smoothed", {"smoothing": DEFAULT_SMOOTHING}),
+    pipeline = FramePipeline(lifter)
+    for mode, settings in (
+        ("independent", lifter.settings.replace(tracking=False)),
+        ("tracked", lifter.settings.replace(tracking=True)),
+        ("smoothed", lifter.settings.replace(tracking=True, smooth_poses=True)),
     ):
         poses, ids, evaluations, _ = lift_clip(
-            lifter, clip, np.random.default_rng(1), 30.0, tracking
+            pipeline, clip, np.random.default_rng(1), 30.0, settings
         )
         truth = clip["poses_3d"]
         mpjpe = (
@@ -239,7 +240,7 @@ def test_warm_starts_cut_jitter_on_a_heldout_clip(lifter, clip):
         )
         jitter = np.mean([acceleration_error(poses[:, p], truth[:, p]) for p in range(2)])
         runs[mode] = (mpjpe, jitter, evaluations.mean())
-        if tracking is not None:
+        if settings.tracking:
             assert id_switches(ids) == 0
     (cold_mpjpe, cold_jitter, cold_evals), (warm_mpjpe, warm_jitter, warm_evals) = (
         runs["independent"],
@@ -247,8 +248,7 @@ def test_warm_starts_cut_jitter_on_a_heldout_clip(lifter, clip):
     )
     # Measured (torch, 1 thread, t_start 0.2): MPJPE / jitter (mm/frame^2) cold 50.0 / 47.0, warm
     # 47.0 / 35.1, warm + One-Euro 47.4 / 16.2. (t = 0.03 gave 38.3 / 18.4 here, but shrinks the
-    # body over
-    # time: see lifter.DEFAULT_WARM_T_START.)
+    # body over time: see settings.BackendSpec.warm_t_start.)
     assert warm_evals < cold_evals  # 2 network evaluations per frame after the first, not 4
     assert warm_jitter < 0.85 * cold_jitter, runs
     assert warm_mpjpe < cold_mpjpe + 2.0, runs

@@ -29,6 +29,7 @@ from .depth_render import (
 )
 from .evaluate import MIN_VISIBLE, heldout_world_poses, joint_errors
 from ..lifter import Lifter
+from ..settings import BackendSpec, LiftSettings
 from ..skeleton import NUM_JOINTS
 
 DISTANCE_BINS = ((1.0, 2.0), (2.0, 3.0), (3.0, 5.0), (5.0, 8.0))  # metres, the root's depth
@@ -158,13 +159,14 @@ def evaluate_depth(
     sample = rgbd_views(world, seed)
     n = len(sample["pose"])
     lifter = Lifter(
-        model_path,
-        backend=backend,
-        num_hypotheses=hypotheses,
-        steps=steps,
-        confidence_threshold=1e-6,
-        max_batch=max(hypotheses, 512),
-        threads=threads,
+        BackendSpec(
+            model_path=model_path or "",
+            backend=backend,
+            steps=steps,
+            num_threads=threads,
+            max_batch=max(hypotheses * LiftSettings().max_people, 512),
+        ),
+        LiftSettings(num_hypotheses=hypotheses, confidence_threshold=1e-6),
     )
     noise = np.random.default_rng(seed).standard_normal((n, hypotheses, NUM_JOINTS * 3))
     mono = np.zeros((n, NUM_JOINTS, 3))

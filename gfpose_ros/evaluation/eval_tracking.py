@@ -15,7 +15,7 @@ Reported: MPJPE (root-relative), the absolute root error (all frames, and each c
 third, where a warm start that drifts shows), jitter as the mean per-joint acceleration error
 against the ground truth (root-relative, mm/frame^2), ID switches, network evaluations per frame,
 and the
-per-frame latency of the cold and the warm graph.
+per-frame latency: `gfpose bench` (its tracked rows).
 """
 
 import json
@@ -25,25 +25,25 @@ import numpy as np
 import torch
 
 from ..training import data
-from .evaluate import _eval_sources, joint_errors
-from ..lifter import DEFAULT_WARM_STEPS, DEFAULT_WARM_T_START, Lifter
+from .evaluate import eval_sources, joint_errors
+from ..lifter import Lifter
+from ..pipeline import FramePipeline
+from ..selection import people_from_arrays
+from ..settings import BackendSpec, LiftSettings
 from ..skeleton import NUM_JOINTS
 from ..training.sources import load_source
-from ..tracking import PersonTracker, TrackedLifter
+from ..tracking import DEFAULT_SMOOTHING
 
 IMAGE_SIZE = (1280, 720)
 FOCAL = 600.0
 MARGIN = 40  # pixels kept free at the image border
 MIN_DEPTH = 4.0  # metres from the camera to the nearest joint
-# One-Euro settings of the smoothed run: the best jitter for at most ~1 mm more MPJPE on the
-# default clips (the warm-started poses are already smooth; more smoothing only adds lag).
-DEFAULT_SMOOTHING = {"min_cutoff": 2.0, "beta": 20.0, "d_cutoff": 1.0}
 
 
 def heldout_sequences(config_path, source_name, frames):
     """[(name, poses (T, 17, 3) metres, z up)] of the source's held-out split with >= frames
     frames."""
-    config, (source,) = _eval_sources(config_path, [source_name])
+    config, (source,) = eval_sources(config_path, [source_name])
     items = [
         (name, poses)
         for name, poses in load_source(source, "val", config["data"]["harmonise_joints"])
@@ -183,37 +183,30 @@ def acceleration_error(pred, gt):
     return np.linalg.norm(acceleration(pred) - acceleration(gt), axis=-1).mean() * 1000
 
 
-def lift_clip(lifter, clip, rng, frame_rate, tracking=None):
-    """Lift every frame of a clip: independently, or with ``tracking`` (TrackedLifter's keyword
-    arguments) through a fresh tracker. Returns (poses (F, P, 17, 3), ids (F, P), network
-    evaluations per frame (F,), warm-started people (F,))."""
+def lift_clip(pipeline, clip, rng, frame_rate, settings):
+    """Lift every frame of a clip through the node's per-frame path with ``settings`` (a
+    LiftSettings: tracking on or off) and a fresh tracker. Returns (poses (F, P, 17, 3), ids
+    (F, P), network evaluations per frame (F,), warm-started people (F,))."""
     frames, people = clip["uv"].shape[:2]
     poses = np.zeros(clip["poses_3d"].shape)
     ids = np.full((frames, people), -1, dtype=object)
     evaluations, warm = np.zeros(frames), np.zeros(frames)
-    tracked = (
-        None
-        if tracking is None
-        else TrackedLifter(
-            lifter, PersonTracker(confidence_threshold=lifter.confidence_threshold), **tracking
-        )
-    )
+    pipeline.lifter.settings = settings
+    pipeline.reset()
+    spec = pipeline.lifter.spec
     for t in range(frames):
-        if tracked is None:
-            poses[t] = lifter.lift(clip["uv"][t], clip["confidence"][t], clip["intrinsics"]).poses
-            evaluations[t] = lifter.steps
-            continue
-        order = rng.permutation(people)  # the tracker must not rely on the detector's order
-        result, state = tracked.lift(
-            clip["uv"][t, order],
-            clip["confidence"][t, order],
+        # Tracked, the people come in a shuffled order: the tracker must not rely on it.
+        order = rng.permutation(people) if settings.tracking else np.arange(people)
+        frame = pipeline.lift_frame(
+            people_from_arrays(clip["uv"][t, order], clip["confidence"][t, order]),
             clip["intrinsics"],
             stamp=t / frame_rate,
         )
-        poses[t, order] = result.poses
-        ids[t, order] = state.ids
-        starts = [p is not None and tracked.warm_start for p in state.previous]
-        evaluations[t] = lifter.warm_steps if any(starts) else lifter.steps
+        poses[t, order[frame.indices]] = frame.result.poses
+        ids[t, order[frame.indices]] = frame.ids
+        starts = [] if frame.tracks is None else frame.tracks.previous
+        starts = [p is not None and settings.warm_start for p in starts]
+        evaluations[t] = spec.warm_steps if any(starts) else spec.steps
         warm[t] = sum(starts)
     return poses, ids, evaluations, warm
 
@@ -221,45 +214,6 @@ def lift_clip(lifter, clip, rng, frame_rate, tracking=None):
 def id_switches(ids):
     """Frames where a ground-truth person's id differs from its id in the frame before."""
     return int((ids[1:] != ids[:-1]).sum())
-
-
-def latency(lifter, people, frames, warmup=20, seed=0):
-    """Per-frame latency of the cold and the warm graph, all people cold or all warm: a whole
-    Lifter.lift (one graph call) on the bench's synthetic frame, and the graph call alone."""
-    import time
-
-    from ..bench import synthetic_frame, time_frames
-    from ..export import WARM_INPUT_NAMES, example_inputs
-
-    uv, confidence, K = synthetic_frame(people, np.random.default_rng(seed))
-    previous = list(lifter.lift(uv, confidence, K).model_poses)
-    inputs = {
-        name: t.numpy()
-        for name, t in zip(WARM_INPUT_NAMES, example_inputs(people * lifter.num_hypotheses, True))
-    }
-    rows = []
-    for graph, kwargs, steps, backend in (
-        ("cold", {}, lifter.steps, lifter.backend),
-        ("warm", {"previous": previous}, lifter.warm_steps, lifter.warm_backend()),
-    ):
-        # The same seed: time_frames lifts the same synthetic frame as above, so previous fits it.
-        stats = time_frames(lifter, people, frames, warmup, np.random.default_rng(seed), **kwargs)
-        calls = []
-        for i in range(warmup + frames):
-            started = time.perf_counter()
-            backend(inputs)  # the cold graph reads the inputs it has and ignores x_prev and warm
-            calls.append(time.perf_counter() - started)
-        rows.append(
-            {
-                "graph": graph,
-                "people": people,
-                "hypotheses": lifter.num_hypotheses,
-                "network_evaluations": steps,
-                **stats,
-                "graph_call_p50_ms": float(np.median(calls[warmup:]) * 1000),
-            }
-        )
-    return rows
 
 
 def evaluate_tracking(
@@ -274,33 +228,40 @@ def evaluate_tracking(
     threads=1,
     steps=4,
     hypotheses=20,
-    warm_steps=DEFAULT_WARM_STEPS,
-    t_start=DEFAULT_WARM_T_START,
+    warm_steps=BackendSpec().warm_steps,
+    t_start=BackendSpec().warm_t_start,
     smoothing=None,
     frame_rate=30.0,
-    latency_frames=300,
     seed=0,
     log=print,
 ):
     smoothing = dict(DEFAULT_SMOOTHING if smoothing is None else smoothing)
-    if threads:
-        torch.set_num_threads(threads)
-    lifter = Lifter(
-        model_path,
+    # Every argument is checked before the model loads, so a bad one fails in a second.
+    spec = BackendSpec(
+        model_path=model_path or "",
         backend=backend,
-        num_hypotheses=hypotheses,
         steps=steps,
-        threads=threads,
+        num_threads=threads,
         warm_steps=warm_steps,
         warm_t_start=t_start,
-        seed=seed,
         max_batch=max(512, 3 * hypotheses),
     )
     if warm_steps > steps:
         raise ValueError(
             f"warm_steps {warm_steps} > steps {steps}: the tracked run would be slower, not equal"
         )
+    independent = LiftSettings(num_hypotheses=hypotheses, tracking=False, max_people=max(people))
+    independent = independent.check_batch(spec.max_batch)
+    modes = {
+        "independent": independent,
+        "tracked": independent.replace(tracking=True),
+        "tracked + One-Euro": independent.replace(tracking=True, smooth_poses=True),
+    }
     scenes = make_clips(config_path, source_name, clips, people, frames, noise, seed)
+    if threads:
+        torch.set_num_threads(threads)
+    pipeline = FramePipeline(Lifter(spec, independent, seed=seed), smoothing)
+    lifter = pipeline.lifter
     log(
         f"{len(scenes)} clips x {frames} frames at {frame_rate:g} fps, "
         f"{sum(len(c['names']) for c in scenes)} "
@@ -329,10 +290,8 @@ def evaluate_tracking(
             )
         ),
         "runs": [],
-        "latency": [],
     }
-    modes = {"independent": None, "tracked": {}, "tracked + One-Euro": {"smoothing": smoothing}}
-    for mode, tracking in modes.items():
+    for mode, settings in modes.items():
         rng = np.random.default_rng(seed + 1)
         errors, accelerations, switches, evaluations, warm = [], [], 0, [], []
         root, root_late = (
@@ -340,7 +299,7 @@ def evaluate_tracking(
             [],
         )  # absolute root error; in each clip's last third, where drift shows
         for clip, truth in zip(scenes, gt):
-            poses, ids, evals, warm_people = lift_clip(lifter, clip, rng, frame_rate, tracking)
+            poses, ids, evals, warm_people = lift_clip(pipeline, clip, rng, frame_rate, settings)
             errors.append(joint_errors(poses, truth).ravel())
             root_error = np.linalg.norm(poses[:, :, 0] - truth[:, :, 0], axis=-1)
             root.append(root_error.ravel())
@@ -348,7 +307,7 @@ def evaluate_tracking(
             accelerations += [
                 acceleration_error(poses[:, p], truth[:, p]) for p in range(poses.shape[1])
             ]
-            switches += id_switches(ids) if tracking is not None else 0
+            switches += id_switches(ids) if settings.tracking else 0
             evaluations.append(evals)
             warm.append(warm_people / poses.shape[1])
         run = {
@@ -357,23 +316,12 @@ def evaluate_tracking(
             "root_error_mm": float(np.concatenate(root).mean() * 1000),
             "root_error_last_third_mm": float(np.concatenate(root_late).mean() * 1000),
             "acceleration_error_mm_per_frame2": float(np.mean(accelerations)),
-            "id_switches": None if tracking is None else switches,
+            "id_switches": switches if settings.tracking else None,
             "network_evaluations_per_frame": float(np.concatenate(evaluations).mean()),
             "warm_started_share": float(np.concatenate(warm).mean()),
         }
         results["runs"].append(run)
         log(format_row(run))
-    if latency_frames:
-        for people_count in sorted({1, max(people)}):
-            for row in latency(lifter, people_count, latency_frames, seed=seed):
-                results["latency"].append(row)
-                log(
-                    f"latency {row['graph']:<5} graph, {people_count} x {hypotheses} hypotheses, "
-                    f"{row['network_evaluations']} evaluations: Lifter.lift p50 "
-                    f"{row['p50_ms']:.2f} ms, "
-                    f"p90 {row['p90_ms']:.2f} ms; graph call alone p50 "
-                    f"{row['graph_call_p50_ms']:.2f} ms"
-                )
     return results
 
 
@@ -404,20 +352,6 @@ def markdown_table(results):
             f"| {r['acceleration_error_mm_per_frame2']:.2f} | {switches} | "
             f"{r['network_evaluations_per_frame']:.2f} | {100 * r['warm_started_share']:.0f}% |"
         )
-    if results["latency"]:
-        lines += [
-            "",
-            f"| graph ({results['backend']}, {results['threads']} thread) | people x hypotheses "
-            "| network evaluations | Lifter.lift p50 ms | Lifter.lift p90 ms | graph call p50 ms "
-            "|",
-            "|---|---|---|---|---|---|",
-        ]
-        for r in results["latency"]:
-            lines.append(
-                f"| {r['graph']} | {r['people']} x {r['hypotheses']} | {r['network_evaluations']} "
-                "| "
-                f"{r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['graph_call_p50_ms']:.2f} |"
-            )
     return "\n".join(lines)
 
 

@@ -8,7 +8,6 @@ completed joints, the root error and the time per frame, for any steps x hypothe
 """
 
 import dataclasses
-import inspect
 import json
 import time
 
@@ -17,6 +16,7 @@ import torch
 
 from ..training import data
 from ..lifter import Lifter
+from ..settings import BackendSpec, LiftSettings
 from ..skeleton import BODY_PARTS, JOINT_NAMES, NUM_JOINTS, bone_lengths
 from ..training.sources import load_source
 
@@ -39,7 +39,7 @@ OCCLUDABLE_PARTS = ("left_arm", "right_arm", "left_leg", "right_leg")
 MIN_VISIBLE = 6
 
 
-def _eval_sources(config_path, source_names):
+def eval_sources(config_path, source_names):
     from ..training.train import DEFAULT_CONFIG, all_sources, load_config
 
     config = load_config(config_path or DEFAULT_CONFIG)
@@ -104,7 +104,7 @@ def heldout_world_poses(config_path=None, source_names=None, split="val", frames
     """World poses (n, 17, 3) metres, z up, of a training config's held-out sequences (or all of
     a left-out source), ``frames_per_sequence`` evenly spaced frames each, with their activity
     labels."""
-    config, chosen = _eval_sources(config_path, source_names)
+    config, chosen = eval_sources(config_path, source_names)
     poses, groups = [], []
     for source in chosen:
         for sequence, frames in load_source(source, split, config["data"]["harmonise_joints"]):
@@ -132,7 +132,7 @@ def make_demo_sequence(
     untouched), because a monocular lifter can only place a person of the size it assumes.
     """
     generator = torch.Generator().manual_seed(seed)
-    config, (source,) = _eval_sources(config_path, [source_name])
+    config, (source,) = eval_sources(config_path, [source_name])
     items = dict(load_source(source, "val", config["data"]["harmonise_joints"]))
     if sequence not in items:
         raise KeyError(f"{sequence} is not a held-out sequence of source {source_name}")
@@ -265,15 +265,20 @@ def evaluate(
     for steps in steps_list:
         for h in hypotheses_list:
             lifter = Lifter(
-                model_path,
-                backend=backend,
-                num_hypotheses=h,
-                steps=steps,
-                aggregation=aggregation,
-                confidence_threshold=1e-6,
-                max_batch=max(h, 4096),
-                sampler=sampler,
-                **({} if keypoint_noise is None else {"keypoint_noise": keypoint_noise}),
+                BackendSpec(
+                    model_path=model_path or "",
+                    backend=backend,
+                    steps=steps,
+                    sampler=sampler,
+                    num_threads=0,
+                    max_batch=max(h * LiftSettings().max_people, 4096),
+                ),
+                LiftSettings(
+                    num_hypotheses=h,
+                    aggregation=aggregation,
+                    confidence_threshold=1e-6,
+                    **({} if keypoint_noise is None else {"keypoint_noise": keypoint_noise}),
+                ),
             )
             rng = np.random.default_rng(seed)
             chunk = max(1, 4096 // h)
@@ -430,7 +435,7 @@ def markdown_table(results):
 def operating_point(runs):
     """The run the breakdowns describe: the lifter's default steps with the most hypotheses, else
     the last."""
-    default_steps = inspect.signature(Lifter).parameters["steps"].default
+    default_steps = BackendSpec().steps
     candidates = [r for r in runs if r["steps"] == default_steps] or runs[-1:]
     return max(candidates, key=lambda r: r["hypotheses"])
 

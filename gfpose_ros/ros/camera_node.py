@@ -30,6 +30,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from sensor_msgs.msg import CameraInfo, Image
 
 from gfpose_msgs.msg import Keypoints2DArray
+from gfpose_ros.settings import LiftSettings
 from gfpose_ros.detect import DETECTORS, create_detector, draw_people
 
 from .conversions import keypoints_msg
@@ -103,7 +104,7 @@ PARAMETERS = {
         parameter_descriptor('Publish debug_image: the 2D skeletons drawn on the image'),
     ),
     'debug_confidence_threshold': (
-        0.3,
+        LiftSettings().confidence_threshold,
         parameter_descriptor(
             'Joints below this confidence are drawn as masked '
             '(match the lift node\'s confidence_threshold)',
@@ -140,9 +141,9 @@ class CameraNode(GfposeLifecycleNode):
         self.camera_size = None  # (width, height) of the latest CameraInfo
         self.frames_in = 0
         self.frames_out = 0
-        self.lift_target = (
-            None  # an in-process lift node that gets each frame's keypoints directly
-        )
+        # An in-process lift node: each frame's keypoints go to its lift_frame, which is locked
+        # against its transitions and parameter changes and lifts only while it is active.
+        self.lift_target = None
         self._pubs = {}
         self._subs = []
         # Images get a callback group of their own. In the default group, shared with the lifecycle
@@ -235,6 +236,13 @@ class CameraNode(GfposeLifecycleNode):
 
     # ------------------------------------------------------------ frames
 
+    def debug_confidence_threshold(self):
+        """The lift node's own threshold when it runs in this process, else the parameter."""
+        lifter = None if self.lift_target is None else self.lift_target.lifter
+        if lifter is not None:
+            return lifter.settings.confidence_threshold
+        return self.get_parameter('debug_confidence_threshold').value
+
     def on_camera_info(self, msg):
         self.camera_size = (msg.width, msg.height)
 
@@ -279,9 +287,9 @@ class CameraNode(GfposeLifecycleNode):
         )
         self._pubs['keypoints'].publish(out)
         if self.lift_target is not None:
-            self.lift_target.on_keypoints(out, {})
+            self.lift_target.lift_frame(out)
         if self.get_parameter('publish_debug_image').value:
-            threshold = self.get_parameter('debug_confidence_threshold').value
+            threshold = self.debug_confidence_threshold()
             self._pubs['debug'].publish(
                 image_msg(msg.header, draw_people(image, people, threshold), 'rgb8')
             )

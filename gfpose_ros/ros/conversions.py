@@ -19,7 +19,7 @@ from gfpose_msgs.msg import (
     PoseHypothesesArray,
 )
 from gfpose_ros.depth_fusion import DEPTH
-from gfpose_ros.lifter import InputError
+from gfpose_ros.selection import InputError, Person2D as Person2DArrays
 from gfpose_ros.skeleton import JOINT_NAMES, NUM_JOINTS
 
 OUTPUT_LAYOUT = 'h36m17'
@@ -55,6 +55,18 @@ def person_arrays(person):
             f'u, v and confidence have different lengths ({len(u)}, {len(v)}, {len(c)})'
         )
     return np.stack([u, v], -1).astype(np.float64), c.astype(np.float64)
+
+
+def people_from_msg(msg):
+    """[selection.Person2D] of a Keypoints2DArray; raises InputError naming a ragged person."""
+    people = []
+    for i, person in enumerate(msg.people):
+        try:
+            uv, confidence = person_arrays(person)
+        except InputError as exc:
+            raise InputError(f'person {i} (id {person.id!r}): {exc}') from None
+        people.append(Person2DArrays(person.id, person.layout, uv, confidence))
+    return people
 
 
 def keypoints_msg(header, people):

@@ -11,16 +11,20 @@ Frames are lifted in the subscription callback from a queue of depth 1, so a fra
 while the node is busy replaces the waiting one: latency stays flat under load and the replaced
 frames are counted as drops in /diagnostics.
 
+Per-frame policy and settings live in the core: the parameters become a settings.LiftSettings
+(swapped whole, between frames, when one changes) and a settings.BackendSpec (read at
+configure), and every frame goes through pipeline.FramePipeline.lift_frame. An in-process camera
+node hands frames to ``lift_frame``, which takes the same lock and checks the node is active.
+
 SIGINT, SIGTERM (a second one too) and a lifecycle manager's shutdown end the process cleanly,
 with status 0, after the frame in flight: see run_nodes in node_tools.py.
 """
 
-import inspect
 import sys
+import threading
 import time
-import types
+from dataclasses import dataclass
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import SingleThreadedExecutor
@@ -30,22 +34,21 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
 from gfpose_msgs.msg import Keypoints2DArray, Pose3DArray, PoseHypothesesArray
-from gfpose_ros.backends import BACKENDS, PRECISIONS
 from gfpose_ros.camera import CameraError, check_intrinsics, intrinsics
-from gfpose_ros.lifter import DEFAULT_KEYPOINT_NOISE, Lifter, confident_joints
-from gfpose_ros.skeleton import NUM_JOINTS
+from gfpose_ros.lifter import Lifter
+from gfpose_ros.pipeline import FramePipeline
+from gfpose_ros.settings import CHOICES, RANGES, BackendSpec, LiftSettings, SettingsError
 from gfpose_ros.stamp_cache import StampCache
-from gfpose_ros.tracking import PersonTracker, TrackedLifter
 
 from .conversions import (
     hypotheses_msg,
     intrinsics_from_camera_info,
-    person_arrays,
+    people_from_msg,
     poses_msg,
     stamp_seconds,
 )
-from .image_conversion import ImageError, depth_image_to_metres
 from .diagnostics import FrameStats
+from .image_conversion import ImageError, depth_image_to_metres
 from .markers import MarkerOptions, pose_markers
 from .node_tools import (
     WARN_PERIOD,
@@ -57,112 +60,77 @@ from .node_tools import (
     startup_parameters,
 )
 
-# The largest people x hypotheses batch of one lift call (the TensorRT engine's batch profile).
-MAX_BATCH = 512
 RELIABILITIES = ('best_effort', 'reliable')
-# One-Euro settings of smooth_poses, chosen with gfpose eval-tracking (see the README).
-SMOOTHING = {'min_cutoff': 2.0, 'beta': 20.0, 'd_cutoff': 1.0}
-TRACKING_SETTINGS = (
-    'tracking',
-    'warm_start',
-    'track_max_age',
-    'smooth_poses',
-    'confidence_threshold',
-)
+SPEC_DEFAULTS = BackendSpec()
+LIFT_DEFAULTS = LiftSettings()
+
+
+def core_parameter(name, description, startup=False):
+    """(default, descriptor) of a parameter that is a core setting: its default, range and
+    choices come from gfpose_ros.settings, the one place that holds them."""
+    defaults = SPEC_DEFAULTS if hasattr(SPEC_DEFAULTS, name) else LIFT_DEFAULTS
+    low, high = RANGES.get(name, (None, None))
+    descriptor = parameter_descriptor(
+        description, low, high, CHOICES.get(name), read_only_after_configure=startup
+    )
+    return getattr(defaults, name), descriptor
 
 
 # name -> (default, descriptor). Startup parameters are read at configure (or activate for the
-# QoS); all others apply at run time. Defaults match config/lift.yaml.
+# QoS); all others apply at run time. config/lift.yaml and the README are tested against these.
 PARAMETERS = {
-    'model_path': (
-        '',
-        parameter_descriptor(
-            'Model weights (.pt); empty = the shipped model', read_only_after_configure=True
-        ),
+    'model_path': core_parameter(
+        'model_path', 'Model weights (.pt); empty = the shipped model', startup=True
     ),
-    'backend': (
-        'auto',
-        parameter_descriptor(
-            'Inference backend; auto picks TensorRT, then ONNX Runtime, then torch',
-            choices=BACKENDS,
-            read_only_after_configure=True,
-        ),
+    'backend': core_parameter(
+        'backend',
+        'Inference backend; auto picks TensorRT, then ONNX Runtime, then torch',
+        startup=True,
     ),
-    'precision': (
-        'fp16',
-        parameter_descriptor(
-            'TensorRT precision', choices=PRECISIONS, read_only_after_configure=True
-        ),
+    'precision': core_parameter('precision', 'TensorRT precision', startup=True),
+    'steps': core_parameter(
+        'steps', 'Sampler steps (network evaluations per hypothesis)', startup=True
     ),
-    'steps': (
-        4,
-        parameter_descriptor(
-            'Sampler steps (network evaluations per hypothesis)',
-            1,
-            100,
-            read_only_after_configure=True,
-        ),
+    'engine_cache_dir': core_parameter(
+        'engine_cache_dir',
+        'Folder for exported graphs and TensorRT engines; empty = $ROS_HOME/gfpose_ros',
+        startup=True,
     ),
-    'engine_cache_dir': (
-        '',
-        parameter_descriptor(
-            'Folder for exported graphs and TensorRT engines; empty = $ROS_HOME/gfpose_ros',
-            read_only_after_configure=True,
-        ),
-    ),
-    'num_threads': (
-        1,
-        parameter_descriptor(
-            'CPU threads of the ONNX Runtime backend; 0 = its default (one per core)',
-            0,
-            256,
-            read_only_after_configure=True,
-        ),
+    'num_threads': core_parameter(
+        'num_threads',
+        'CPU threads of the ONNX Runtime backend; 0 = its default (one per core)',
+        startup=True,
     ),
     'use_depth': (
         False,
         parameter_descriptor(
             'Subscribe to depth_image (aligned to the colour camera: 16UC1 mm or 32FC1 m) and '
-            'measure each person\'s '
-            'distance and size with it; people it cannot place keep the monocular fit',
+            "measure each person's distance and size with it; people it cannot place keep the "
+            'monocular fit',
             read_only_after_configure=True,
         ),
     ),
-    'depth_max_age': (
-        0.05,
-        parameter_descriptor(
-            'Largest stamp difference in seconds between the keypoints and the depth image paired '
-            'with them',
-            0.001,
-            1.0,
-        ),
+    'depth_max_age': core_parameter(
+        'depth_max_age',
+        'Largest stamp difference in seconds between the keypoints and the depth image paired '
+        'with them',
     ),
-    'tracking': (
-        True,
-        parameter_descriptor(
-            'Give people the detector sends without an id a stable track id, and start each '
-            'continuing track\'s '
-            'sampler from its last pose (warm_start)'
-        ),
+    'tracking': core_parameter(
+        'tracking',
+        'Give people the detector sends without an id a stable track id, and start each '
+        "continuing track's sampler from its last pose (warm_start)",
     ),
-    'warm_start': (
-        True,
-        parameter_descriptor(
-            'With tracking: continuing tracks warm-start (2 network evaluations '
-            'instead of 4; steadier poses, a smaller spread)'
-        ),
+    'warm_start': core_parameter(
+        'warm_start',
+        'With tracking: continuing tracks warm-start (2 network evaluations instead of 4; '
+        'steadier poses, a smaller spread)',
     ),
-    'track_max_age': (
-        0.5,
-        parameter_descriptor(
-            'Seconds a track survives unseen; a person back later gets a new id', 0.05, 10.0
-        ),
+    'track_max_age': core_parameter(
+        'track_max_age', 'Seconds a track survives unseen; a person back later gets a new id'
     ),
-    'smooth_poses': (
-        False,
-        parameter_descriptor(
-            'With tracking: One-Euro filter on each track\'s published joints (steadier, some lag)'
-        ),
+    'smooth_poses': core_parameter(
+        'smooth_poses',
+        "With tracking: One-Euro filter on each track's published joints (steadier, some lag)",
     ),
     'keypoints_reliability': (
         'best_effort',
@@ -173,46 +141,24 @@ PARAMETERS = {
             read_only_after_configure=True,
         ),
     ),
-    'num_hypotheses': (
-        20,
-        parameter_descriptor('Pose hypotheses sampled per person', 1, MAX_BATCH),
+    'num_hypotheses': core_parameter('num_hypotheses', 'Pose hypotheses sampled per person'),
+    'aggregation': core_parameter('aggregation', 'How hypotheses become one pose'),
+    'confidence_threshold': core_parameter(
+        'confidence_threshold',
+        '2D confidence below which a joint counts as unseen and is completed',
     ),
-    'aggregation': (
-        'reprojection',
-        parameter_descriptor('How hypotheses become one pose', choices=('reprojection', 'mean')),
+    'keypoint_noise': core_parameter(
+        'keypoint_noise',
+        "Expected 2D keypoint error per axis as a fraction of the person's 2D box diagonal; "
+        'observed joints move onto their camera rays by how much this trusts the 2D over the '
+        'prior. 0 = exact 2D, 10 = ignore the rays',
     ),
-    'confidence_threshold': (
-        0.3,
-        parameter_descriptor(
-            '2D confidence below which a joint counts as unseen and is completed', 0.0, 1.0
-        ),
+    'min_joints': core_parameter('min_joints', 'People with fewer confident joints are dropped'),
+    'person_height': core_parameter(
+        'person_height', "Assumed stature in metres (scales the poses); 0 = the model's own"
     ),
-    'keypoint_noise': (
-        DEFAULT_KEYPOINT_NOISE,
-        parameter_descriptor(
-            'Expected 2D keypoint error per axis as a fraction of the person\'s 2D box diagonal; '
-            'observed joints move onto their '
-            'camera rays by how much this trusts the 2D over the prior. 0 = exact 2D, 10 = ignore '
-            'the rays',
-            0.0,
-            10.0,
-        ),
-    ),
-    'min_joints': (
-        4,
-        parameter_descriptor('People with fewer confident joints are dropped', 2, NUM_JOINTS),
-    ),
-    'person_height': (
-        0.0,
-        parameter_descriptor(
-            'Assumed stature in metres (scales the poses); 0 = the model\'s own', 0.0, 2.5
-        ),
-    ),
-    'max_people': (
-        10,
-        parameter_descriptor(
-            'At most this many people are lifted per frame, the most confident first', 1, MAX_BATCH
-        ),
+    'max_people': core_parameter(
+        'max_people', 'At most this many people are lifted per frame, the most confident first'
     ),
     'publish_hypotheses': (True, parameter_descriptor('Publish pose_hypotheses')),
     'publish_markers': (True, parameter_descriptor('Publish RViz markers')),
@@ -249,52 +195,52 @@ PARAMETERS = {
     'diagnostics_period': (
         1.0,
         parameter_descriptor(
-            'Seconds between two /diagnostics messages', 0.1, 60.0, read_only_after_configure=True
+            'Seconds between two /diagnostics messages',
+            0.1,
+            60.0,
+            read_only_after_configure=True,
         ),
     ),
 }
 STARTUP = startup_parameters(PARAMETERS)
-LIFTER_SETTINGS = (
-    'num_hypotheses',
-    'aggregation',
-    'confidence_threshold',
-    'keypoint_noise',
-    'min_joints',
-    'person_height',
-)
-LIFTER_DEFAULTS = {
-    name: p.default
-    for name, p in inspect.signature(Lifter).parameters.items()
-    if p.default is not inspect.Parameter.empty
-}
+SPEC_PARAMETERS = [name for name in PARAMETERS if hasattr(SPEC_DEFAULTS, name)]
+LIFT_PARAMETERS = [name for name in PARAMETERS if hasattr(LIFT_DEFAULTS, name)]
 
 
-def validation_error(values):
-    """Why this complete set of parameter values is invalid, or None. Ranges and types are
-    enforced by the descriptors; this checks choices and what depends on several values."""
-    for name, choices in (
-        ('backend', BACKENDS),
-        ('precision', PRECISIONS),
-        ('keypoints_reliability', RELIABILITIES),
-    ):
-        if values[name] not in choices:
-            return f'{name} must be one of {", ".join(choices)}, got {values[name]!r}'
-    # The core's own checks, on the candidate values rather than a live Lifter; settings that are
-    # not node parameters keep the Lifter's defaults.
-    candidate = (
-        LIFTER_DEFAULTS | {'max_batch': MAX_BATCH} | {k: values[k] for k in LIFTER_SETTINGS}
-    )
-    try:
-        Lifter.validate_settings(types.SimpleNamespace(**candidate))
-    except ValueError as exc:
-        return str(exc)
-    if values['max_people'] * values['num_hypotheses'] > MAX_BATCH:
-        return (
-            f'max_people x num_hypotheses = {values["max_people"]} x {values["num_hypotheses"]} '
-            'exceeds '
-            f'the batch limit {MAX_BATCH}; lower one of them'
+@dataclass(frozen=True)
+class OutputOptions:
+    """What the ROS layer does with a frame besides lifting it; swapped whole like the core's
+    LiftSettings."""
+
+    publish_hypotheses: bool
+    publish_markers: bool
+    markers: MarkerOptions
+    fallback_K: object  # (3, 3) from the fx, fy, cx, cy parameters, or None
+
+
+def settings_from(values):
+    """(BackendSpec, LiftSettings, OutputOptions) from a complete set of parameter values;
+    raises SettingsError (a ValueError) with the reason. Ranges and types are also enforced
+    by the descriptors; this checks choices and what depends on several values."""
+    if values['keypoints_reliability'] not in RELIABILITIES:
+        raise SettingsError(
+            f'keypoints_reliability must be one of {", ".join(RELIABILITIES)}, '
+            f'got {values["keypoints_reliability"]!r}'
         )
-    return None
+    spec = BackendSpec(**{name: values[name] for name in SPEC_PARAMETERS})
+    lift = LiftSettings(**{name: values[name] for name in LIFT_PARAMETERS})
+    fx, fy, cx, cy = (values[n] for n in ('fx', 'fy', 'cx', 'cy'))
+    output = OutputOptions(
+        values['publish_hypotheses'],
+        values['publish_markers'],
+        MarkerOptions(
+            lifetime=values['marker_lifetime'],
+            joint_diameter=values['marker_joint_diameter'],
+            show_hypotheses=values['show_hypotheses'],
+        ),
+        intrinsics(fx, fy, cx, cy) if fx > 0 and fy > 0 else None,
+    )
+    return spec, lift.check_batch(spec.max_batch), output
 
 
 class LiftNode(GfposeLifecycleNode):
@@ -304,26 +250,36 @@ class LiftNode(GfposeLifecycleNode):
             self.declare_parameter(name, default, descriptor)
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
-        self.lifter = None
-        self.tracked = None
+        self.pipeline = None  # a FramePipeline over the Lifter, from configure to cleanup
+        self.output = None
+        self.active = False
+        # One frame at a time, and never under a transition or a settings swap: the subscription
+        # and an in-process camera node's thread both come through lift_frame.
+        self._frame_lock = threading.Lock()
         self.camera_K = None
         self.camera_size = (
             None  # (width, height) of the camera_info, to check depth images against
         )
-        self.depth_images = StampCache(self.get_parameter('depth_max_age').value)
+        self.depth_images = StampCache(LIFT_DEFAULTS.depth_max_age)
         self.stats = FrameStats()
         self._pubs = {}
         self._subs = []
         self._timer = None
 
+    @property
+    def lifter(self):
+        return None if self.pipeline is None else self.pipeline.lifter
+
     # ------------------------------------------------------------ parameters
 
-    def _values(self):
-        return {name: self.get_parameter(name).value for name in PARAMETERS}
+    def _values(self, params=()):
+        values = {name: self.get_parameter(name).value for name in PARAMETERS}
+        values.update({p.name: p.value for p in params if p.name in PARAMETERS})
+        return values
 
     def _validate_parameters(self, params):
         for p in params:
-            if p.name in STARTUP and self.lifter is not None:
+            if p.name in STARTUP and self.pipeline is not None:
                 return SetParametersResult(
                     successful=False,
                     reason=(
@@ -331,91 +287,63 @@ class LiftNode(GfposeLifecycleNode):
                         'it, then configure'
                     ),
                 )
-        values = self._values()
-        values.update({p.name: p.value for p in params if p.name in PARAMETERS})
-        reason = validation_error(values)
-        return SetParametersResult(successful=reason is None, reason=reason or '')
+        try:
+            settings_from(self._values(params))
+        except ValueError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
 
     def _apply_parameters(self, params):
-        if self.lifter is None:
+        if self.pipeline is None:
             return  # read at configure
-        for p in params:
-            if p.name in LIFTER_SETTINGS:
-                setattr(self.lifter, p.name, p.value)
-        self.lifter.validate_settings()
-        self.marker_options = self._marker_options()
-        if any(p.name in TRACKING_SETTINGS for p in params):
-            self.tracked = self._tracked_lifter()  # tracks start over
-
-    def _tracked_lifter(self):
-        tracker = PersonTracker(
-            max_age=self.get_parameter('track_max_age').value,
-            confidence_threshold=self.lifter.confidence_threshold,
-        )
-        warm = self.get_parameter('warm_start').value
-        if self.get_parameter('tracking').value and warm:
-            # export or load the tracking graph now, not in the first frame
-            self.lifter.warm_backend()
-        return TrackedLifter(
-            self.lifter,
-            tracker,
-            warm_start=warm,
-            smoothing=SMOOTHING if self.get_parameter('smooth_poses').value else None,
-        )
-
-    def _marker_options(self):
-        return MarkerOptions(
-            lifetime=self.get_parameter('marker_lifetime').value,
-            joint_diameter=self.get_parameter('marker_joint_diameter').value,
-            show_hypotheses=self.get_parameter('show_hypotheses').value,
-        )
+        _, lift, output = settings_from(self._values())
+        with self._frame_lock:  # between two frames, never within one
+            self.pipeline.lifter.settings = lift
+            self.output = output
+            self.depth_images.max_age = lift.depth_max_age
+            try:
+                self.pipeline.prepare_tracking()
+            except Exception as exc:  # the tracking graph cannot be built: run cold
+                self.get_logger().error(
+                    f'tracking graph unavailable ({type(exc).__name__}: {exc}); '
+                    'lifting without warm starts'
+                )
+                self.pipeline.lifter.settings = lift.replace(warm_start=False)
 
     # ------------------------------------------------------------ lifecycle
 
     def on_configure(self, state):
-        values = self._values()
-        reason = validation_error(
-            values
-        )  # values from a params file never went through the callback
-        if reason:
-            self.get_logger().error(f'configure failed: invalid parameters: {reason}')
+        started = time.monotonic()
+        try:
+            # Values from a params file never went through the parameter callback.
+            spec, lift, output = settings_from(self._values())
+        except ValueError as exc:
+            self.get_logger().error(f'configure failed: invalid parameters: {exc}')
             return TransitionCallbackReturn.FAILURE
         try:
-            self.lifter = Lifter(
-                model_path=values['model_path'] or None,
-                backend=values['backend'],
-                precision=values['precision'],
-                steps=values['steps'],
-                cache_dir=values['engine_cache_dir'] or None,
-                max_batch=MAX_BATCH,
-                threads=values['num_threads'],
-                **{k: values[k] for k in LIFTER_SETTINGS},
-            )
+            pipeline = FramePipeline(Lifter(spec, lift))
+            pipeline.prepare_tracking()  # export or load the tracking graph now, not in a frame
         except Exception as exc:  # ModelFileError, BackendError, ...: all mean "cannot run"
             self.get_logger().error(f'configure failed: {type(exc).__name__}: {exc}')
-            self.lifter = None
             return TransitionCallbackReturn.FAILURE
-        try:
-            self.tracked = self._tracked_lifter()
-        except Exception as exc:
-            self.get_logger().error(
-                f'configure failed: tracking graph: {type(exc).__name__}: {exc}'
-            )
-            self.lifter = None
-            return TransitionCallbackReturn.FAILURE
+        lifter = pipeline.lifter
         self.get_logger().info(
-            f'model {self.lifter.model_path}; backend {self.lifter.backend.name} '
-            f'({self.lifter.backend_reason}); {self.lifter.steps} steps'
+            f'model {lifter.model_path}; backend {lifter.backend.name} ({lifter.backend_reason}); '
+            f'{spec.steps} steps; configured in {time.monotonic() - started:.1f} s'
         )
-        self.marker_options = self._marker_options()
-        self._pubs = {
-            'poses': self.create_lifecycle_publisher(Pose3DArray, 'poses_3d', 10),
-            'hypotheses': self.create_lifecycle_publisher(
-                PoseHypothesesArray, 'pose_hypotheses', 10
-            ),
-            'markers': self.create_lifecycle_publisher(MarkerArray, 'markers', 10),
-            'diagnostics': self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', 10),
-        }
+        with self._frame_lock:
+            self.pipeline, self.output = pipeline, output
+            self.depth_images.max_age = lift.depth_max_age
+            self._pubs = {
+                'poses': self.create_lifecycle_publisher(Pose3DArray, 'poses_3d', 10),
+                'hypotheses': self.create_lifecycle_publisher(
+                    PoseHypothesesArray, 'pose_hypotheses', 10
+                ),
+                'markers': self.create_lifecycle_publisher(MarkerArray, 'markers', 10),
+                'diagnostics': self.create_lifecycle_publisher(
+                    DiagnosticArray, '/diagnostics', 10
+                ),
+            }
         return super().on_configure(state)
 
     def on_activate(self, state):
@@ -447,9 +375,14 @@ class LiftNode(GfposeLifecycleNode):
         self._timer = self.create_timer(
             self.get_parameter('diagnostics_period').value, self.publish_diagnostics
         )
-        return super().on_activate(state)
+        result = super().on_activate(state)
+        with self._frame_lock:
+            self.active = True
+        return result
 
     def on_deactivate(self, state):
+        with self._frame_lock:
+            self.active = False
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
@@ -459,14 +392,16 @@ class LiftNode(GfposeLifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state):
-        for pub in self._pubs.values():
-            self.destroy_lifecycle_publisher(pub)
-        self._pubs = {}
-        self.lifter = None
-        self.tracked = None
-        self.camera_K = None
-        self.camera_size = None
-        self.depth_images.clear()
+        with self._frame_lock:
+            self.active = False
+            for pub in self._pubs.values():
+                self.destroy_lifecycle_publisher(pub)
+            self._pubs = {}
+            self.pipeline = None
+            self.output = None
+            self.camera_K = None
+            self.camera_size = None
+            self.depth_images.clear()
         return super().on_cleanup(state)
 
     # ------------------------------------------------------------ frames
@@ -497,9 +432,8 @@ class LiftNode(GfposeLifecycleNode):
 
     def depth_for(self, header):
         """The depth image paired with a keypoints frame, or None (with a throttled reason)."""
-        if not self.get_parameter('use_depth').value:
+        if not self.get_parameter('use_depth').value:  # read-only once configured
             return None
-        self.depth_images.max_age = self.get_parameter('depth_max_age').value
         match = self.depth_images.match(stamp_seconds(header.stamp), header.frame_id)
         if match.item is None:
             self.warn(f'depth_{match.kind}', f'lifting without depth: {match.reason}')
@@ -509,40 +443,57 @@ class LiftNode(GfposeLifecycleNode):
         """(K, where it came from), or (None, None) when there is none."""
         if self.camera_K is not None:
             return self.camera_K, f'camera_info on {self.resolve_topic_name("camera_info")}'
-        fx, fy, cx, cy = (self.get_parameter(n).value for n in ('fx', 'fy', 'cx', 'cy'))
-        if fx > 0 and fy > 0:
+        K = self.output.fallback_K
+        if K is not None:
             self.warn(
                 'fallback_intrinsics',
                 'no camera_info received yet; using the fallback intrinsics '
-                f'fx={fx} fy={fy} cx={cx} cy={cy} from the parameters',
+                f'fx={K[0, 0]} fy={K[1, 1]} cx={K[0, 2]} cy={K[1, 2]} from the parameters',
             )
-            return intrinsics(fx, fy, cx, cy), 'the fx, fy, cx, cy parameters'
+            return K, 'the fx, fy, cx, cy parameters'
         return None, None
 
     def on_keypoints(self, msg, message_info):
         # Two arguments: rclpy then passes the MessageInfo (sequence numbers, reception time).
-        if self.lifter is None:
-            return  # not configured: frames handed over directly by an in-process camera node
+        self.lift_frame(msg, message_info)
+
+    def lift_frame(self, msg, message_info=None):
+        """Lift and publish one Keypoints2DArray; the entry point of the subscription and of an
+        in-process camera node. Returns False when the node is not active (nothing is lifted or
+        published then), True otherwise, a skipped frame included."""
+        with self._frame_lock:
+            if not self.active:
+                return False
+            self._lift_frame(msg, message_info or {})
+            return True
+
+    def _lift_frame(self, msg, message_info):
         start = time.monotonic()
         received_ns = message_info.get('received_timestamp') or 0
         self.stats.arrived(message_info)
-        try:
-            ids, uv, confidence, K = self.select_people(msg)
-            if ids is None:
-                return
-            depth = self.depth_for(msg.header)
-            if self.get_parameter('tracking').value:
-                result, tracks = self.tracked.lift(
-                    uv,
-                    confidence,
-                    K,
-                    stamp_seconds(msg.header.stamp),
-                    ids=[i or None for i in ids],
-                    depth=depth,
+        K = None
+        if msg.people:  # nobody seen needs no camera: the empty result clears stale poses
+            K, source = self.intrinsics()
+            if K is None:
+                self.skip(
+                    'no_intrinsics',
+                    f'no camera_info received on {self.resolve_topic_name("camera_info")} '
+                    'and no fallback intrinsics (parameters fx, fy, cx, cy)',
                 )
-                ids = [str(track_id) for track_id in tracks.ids]
-            else:
-                result = self.lifter.lift(uv, confidence, K, layout='h36m17', depth=depth)
+                return
+            try:
+                check_intrinsics(K)
+            except CameraError as exc:
+                reason = f'CameraError: intrinsics from {source}: {exc}'
+                self.skip(reason, reason)
+                return
+        try:
+            frame = self.pipeline.lift_frame(
+                people_from_msg(msg),
+                K,
+                stamp_seconds(msg.header.stamp),
+                depth=self.depth_for(msg.header) if msg.people else None,
+            )
         except ValueError as exc:  # InputError, LayoutError, CameraError: a bad frame
             reason = f'{type(exc).__name__}: {exc}'
             self.skip(reason, reason)  # throttled per distinct reason
@@ -554,91 +505,35 @@ class LiftNode(GfposeLifecycleNode):
                 throttle_duration_sec=WARN_PERIOD,
             )
             return
-        self.publish(msg.header, ids, result)
-        self.stats.placed(result.position_source, result.depth_reason)
+        for kind, reason in frame.skipped:
+            self.warn(kind, reason)
+        self.publish(
+            msg.header, [str(i) if i is not None else '' for i in frame.ids], frame.result
+        )
+        self.stats.placed(frame.result.position_source, frame.result.depth_reason)
         # Latency from DDS reception (includes any wait in the queue) to published results.
         latency = (
             (time.time_ns() - received_ns) * 1e-9 if received_ns else time.monotonic() - start
         )
-        self.stats.finished(latency, len(ids))
-
-    def select_people(self, msg):
-        """Validate a frame and pick who to lift: (ids, uv (N, 17, 2), confidence (N, 17), K).
-
-        Each person is checked and mapped to H36M-17 by the core (raises on a bad frame).
-        People with too few confident joints are dropped, and above max_people only the most
-        confident are kept. Returns ids None when there is nothing to publish.
-        """
-        lifter = self.lifter
-        if not msg.people:
-            # Nobody seen needs no camera: publish the empty result so stale poses are cleared.
-            return [], np.zeros((0, NUM_JOINTS, 2)), np.zeros((0, NUM_JOINTS)), np.eye(3)
-        K, source = self.intrinsics()
-        if K is None:
-            self.skip(
-                'no_intrinsics',
-                f'no camera_info received on {self.resolve_topic_name("camera_info")} '
-                'and no fallback intrinsics (parameters fx, fy, cx, cy)',
-            )
-            return None, None, None, None
-        try:
-            check_intrinsics(K)
-        except CameraError as exc:
-            raise CameraError(f'intrinsics from {source}: {exc}') from None
-        ids, uv, confidence, strength = [], [], [], []
-        for i, person in enumerate(msg.people):
-            try:
-                p_uv, p_conf, _ = lifter.prepare(
-                    *[a[None] for a in person_arrays(person)], K, person.layout
-                )
-            except ValueError as exc:
-                raise type(exc)(f'person {i} (id {person.id!r}): {exc}') from None
-            seen = confident_joints(p_uv, p_conf, lifter.confidence_threshold)[0]
-            if seen.sum() < lifter.min_joints:
-                self.warn(
-                    'min_joints',
-                    f'person {i} (id {person.id!r}) dropped: {seen.sum()} confident joints, '
-                    f'at least min_joints={lifter.min_joints} needed',
-                )
-                continue
-            ids.append(person.id)
-            uv.append(p_uv[0])
-            confidence.append(p_conf[0])
-            strength.append(p_conf[0][seen].sum())
-        max_people = self.get_parameter('max_people').value
-        if len(ids) > max_people:
-            self.warn(
-                'max_people',
-                f'{len(ids)} people in the frame; lifting the {max_people} most confident '
-                '(parameter max_people)',
-            )
-            keep = sorted(np.argsort(strength)[::-1][:max_people])
-            ids, uv, confidence = (
-                [ids[i] for i in keep],
-                [uv[i] for i in keep],
-                [confidence[i] for i in keep],
-            )
-        return (
-            ids,
-            np.reshape(uv, (-1, NUM_JOINTS, 2)),
-            np.reshape(confidence, (-1, NUM_JOINTS)),
-            K,
-        )
+        self.stats.finished(latency, len(frame.ids))
 
     def publish(self, header, ids, result):
         """All outputs carry the input's stamp and frame."""
         self._pubs['poses'].publish(poses_msg(header, ids, result))
-        if self.get_parameter('publish_hypotheses').value:
+        if self.output.publish_hypotheses:
             self._pubs['hypotheses'].publish(hypotheses_msg(header, ids, result))
-        if self.get_parameter('publish_markers').value:
-            self._pubs['markers'].publish(pose_markers(header, result, self.marker_options))
+        if self.output.publish_markers:
+            self._pubs['markers'].publish(pose_markers(header, result, self.output.markers))
 
     def publish_diagnostics(self):
+        lifter = self.lifter
+        if lifter is None:
+            return
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [
             self.stats.status(
-                f'{self.get_name()}: lifting', self.lifter.backend.name, self.lifter.backend_reason
+                f'{self.get_name()}: lifting', lifter.backend.name, lifter.backend_reason
             )
         ]
         self._pubs['diagnostics'].publish(msg)

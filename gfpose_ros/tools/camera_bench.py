@@ -1,4 +1,4 @@
-"""Camera-to-3D latency over ROS 2: ``python -m gfpose_ros.ros.camera_bench``.
+"""Camera-to-3D latency over ROS 2: ``python -m gfpose_ros.tools.camera_bench``.
 
 Starts the camera pipeline (camera node + lift node in one process, as camera.launch.py does) as
 its own process, publishes the bundled photos to ``image`` with their ``camera_info`` one frame at
@@ -23,11 +23,16 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from gfpose_msgs.msg import Keypoints2DArray, Pose3DArray
-from gfpose_ros.offline_demo import bundled_photos, default_intrinsics, load_image, machine_name
+from gfpose_ros.tools.offline_demo import (
+    bundled_photos,
+    default_intrinsics,
+    load_image,
+    machine_name,
+)
 
 from .client import package_file, stop_process
-from .conversions import camera_info_msg
-from .image_conversion import image_msg
+from ..ros.conversions import camera_info_msg
+from ..ros.image_conversion import image_msg
 
 NAMESPACE = '/gfpose_camera_bench'
 

@@ -2,7 +2,7 @@
 
     gfpose demo --image photo.jpg             # outputs/demo/photo.png + photo.json
     gfpose demo --video clip.avi --frames 30  # outputs/demo/clip.gif + clip.json
-    python -m gfpose_ros.offline_demo --bench # camera-to-3D latency per frame (p50/p90)
+    python -m gfpose_ros.tools.offline_demo --bench # camera-to-3D latency per frame (p50/p90)
 
 The picture shows the 2D detection (masked joints hollow, orange) beside the 3D result seen
 from the camera and from the side: observed joints green, joints completed by the pose prior
@@ -19,11 +19,15 @@ import time
 
 import numpy as np
 
-from .camera import intrinsics
-from .detect import DETECTORS, create_detector, draw_people
-from .lifter import Lifter, confident_joints
-from .skeleton import BONES, to_h36m
+from ..camera import intrinsics
+from ..detect import DETECTORS, create_detector, draw_people
+from ..lifter import Lifter
+from ..pipeline import FramePipeline
+from ..selection import Person2D
+from ..settings import BackendSpec, LiftSettings
+from ..skeleton import BONES
 
+SPEC_DEFAULTS, LIFT_DEFAULTS = BackendSpec(), LiftSettings()
 DEFAULT_HFOV_DEG = 60.0  # a typical webcam / robot camera
 DEFAULT_OUT_DIR = os.path.join("outputs", "demo")
 OPENCV_DATA = "/usr/share/doc/opencv-doc/examples/data"
@@ -58,22 +62,17 @@ def camera_matrix(args, width, height):
     )
 
 
-def lift_people(lifter, people, K):
-    """Lift the people with enough confident joints. Returns (people lifted, LiftResult or
-    None)."""
-    usable = []
-    for person in people:
-        uv, conf = to_h36m(person.layout, person.keypoints[None], person.confidence[None])
-        if confident_joints(uv, conf, lifter.confidence_threshold).sum() >= lifter.min_joints:
-            usable.append(person)
-    usable = usable[: max(1, lifter.max_batch // lifter.num_hypotheses)]
-    if not usable:
+def lift_people(pipeline, people, K, stamp=0.0):
+    """Lift a detector's people through the node's per-frame path (pipeline.FramePipeline).
+    Returns (the people lifted, LiftResult or None when nobody was)."""
+    frame = pipeline.lift_frame(
+        [Person2D(i, p.layout, p.keypoints, p.confidence) for i, p in enumerate(people)],
+        K,
+        stamp,
+    )
+    if not frame.ids:
         return [], None
-    layouts = {p.layout for p in usable}
-    assert len(layouts) == 1, "one detector gives one layout"
-    uv = np.stack([p.keypoints for p in usable])
-    conf = np.stack([p.confidence for p in usable])
-    return usable, lifter.lift(uv, conf, K, layout=layouts.pop())
+    return [people[i] for i in frame.indices], frame.result
 
 
 # ------------------------------------------------------------------ pictures
@@ -188,12 +187,12 @@ def frame_record(people, result, seconds):
     return record
 
 
-def process(detector, lifter, image, K):
+def process(detector, pipeline, image, K, stamp=0.0):
     """(people lifted, LiftResult or None, (detect s, lift s)) of one RGB image."""
     t0 = time.perf_counter()
     people = detector(image)
     t1 = time.perf_counter()
-    people, result = lift_people(lifter, people, K)
+    people, result = lift_people(pipeline, people, K, stamp)
     return people, result, (t1 - t0, time.perf_counter() - t1)
 
 
@@ -206,25 +205,28 @@ def load_image(path):
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def run_image(args, detector, lifter):
+def run_image(args, detector, pipeline):
     image = load_image(args.image)
     K, k_note = camera_matrix(args, image.shape[1], image.shape[0])
     print(k_note)
-    people, result, seconds = process(detector, lifter, image, K)
+    people, result, seconds = process(detector, pipeline, image, K)
     name = os.path.splitext(os.path.basename(args.image))[0]
     os.makedirs(args.out_dir, exist_ok=True)
     caption = (
-        f"{name}: {len(people)} people lifted, {lifter.num_hypotheses} hypotheses, backend "
-        f"{lifter.backend.name}; {k_note.split(';')[0]}"
+        f"{name}: {len(people)} people lifted, "
+        f"{pipeline.lifter.settings.num_hypotheses} hypotheses, backend "
+        f"{pipeline.lifter.backend.name}; {k_note.split(';')[0]}"
     )
     png = os.path.join(args.out_dir, name + ".png")
-    _save_png(png, render(image, people, result, lifter.confidence_threshold, caption))
+    _save_png(
+        png, render(image, people, result, pipeline.lifter.settings.confidence_threshold, caption)
+    )
     record = {
         "input": os.path.abspath(args.image),
         "image_size": [image.shape[1], image.shape[0]],
         "intrinsics": K.tolist(),
         "intrinsics_source": k_note,
-        **_settings(args, lifter),
+        **_settings(args, pipeline),
         "frames": [frame_record(people, result, seconds)],
     }
     _write_json(os.path.join(args.out_dir, name + ".json"), record)
@@ -233,7 +235,7 @@ def run_image(args, detector, lifter):
     return record
 
 
-def run_video(args, detector, lifter):
+def run_video(args, detector, pipeline):
     import cv2
 
     capture = cv2.VideoCapture(args.video)
@@ -255,10 +257,12 @@ def run_video(args, detector, lifter):
         if K is None:
             K, k_note = camera_matrix(args, image.shape[1], image.shape[0])
             print(k_note)
-        people, result, seconds = process(detector, lifter, image, K)
+        people, result, seconds = process(detector, pipeline, image, K, (index - 1) / fps)
         frames.append({"frame": index - 1, **frame_record(people, result, seconds)})
         caption = f"{name} frame {index - 1}: {len(people)} people lifted"
-        pictures.append(render(image, people, result, lifter.confidence_threshold, caption))
+        pictures.append(
+            render(image, people, result, pipeline.lifter.settings.confidence_threshold, caption)
+        )
         _summarise(f"frame {index - 1}", people, result, seconds)
     capture.release()
     if not frames:
@@ -271,7 +275,7 @@ def run_video(args, detector, lifter):
         "intrinsics_source": k_note,
         "fps": fps,
         "stride": args.stride,
-        **_settings(args, lifter),
+        **_settings(args, pipeline),
         "frames": frames,
     }
     _write_json(os.path.join(args.out_dir, name + ".json"), record)
@@ -279,13 +283,14 @@ def run_video(args, detector, lifter):
     return record
 
 
-def _settings(args, lifter):
+def _settings(args, pipeline):
+    lifter = pipeline.lifter
     return {
         "detector": args.detector,
         "backend": lifter.backend.name,
-        "steps": lifter.steps,
-        "num_hypotheses": lifter.num_hypotheses,
-        "confidence_threshold": lifter.confidence_threshold,
+        "steps": lifter.spec.steps,
+        "num_hypotheses": lifter.settings.num_hypotheses,
+        "confidence_threshold": lifter.settings.confidence_threshold,
         "frame": "camera optical frame (x right, y down, z forward), metres; joints in H36M-17 "
         "order",
     }
@@ -355,7 +360,7 @@ def machine_name():
     return f"{platform.node()}: {info['cpu']}, {info['cores']} cores"
 
 
-def run_bench(args, detector, lifter):
+def run_bench(args, detector, pipeline):
     """Camera-to-3D latency per frame (detect + lift) over the bundled photos, cycled."""
     photos = [load_image(p) for p in bundled_photos()]
     if not photos:
@@ -364,11 +369,11 @@ def run_bench(args, detector, lifter):
         )
     Ks = [camera_matrix(args, p.shape[1], p.shape[0])[0] for p in photos]
     for i in range(args.warmup):
-        process(detector, lifter, photos[i % len(photos)], Ks[i % len(photos)])
+        process(detector, pipeline, photos[i % len(photos)], Ks[i % len(photos)])
     detect, lift, total, people = [], [], [], []
     for i in range(args.frames):
         lifted, _, (d, lift_s) = process(
-            detector, lifter, photos[i % len(photos)], Ks[i % len(photos)]
+            detector, pipeline, photos[i % len(photos)], Ks[i % len(photos)]
         )
         people.append(len(lifted))
         detect.append(d * 1e3)
@@ -385,9 +390,9 @@ def run_bench(args, detector, lifter):
     record = {
         "machine": machine_name(),
         "detector": args.detector,
-        "backend": lifter.backend.name,
-        "steps": lifter.steps,
-        "num_hypotheses": lifter.num_hypotheses,
+        "backend": pipeline.lifter.backend.name,
+        "steps": pipeline.lifter.spec.steps,
+        "num_hypotheses": pipeline.lifter.settings.num_hypotheses,
         "frames": args.frames,
         "images": [os.path.basename(p) for p in bundled_photos()],
         "people_per_frame": float(np.mean(people)),
@@ -398,7 +403,8 @@ def run_bench(args, detector, lifter):
     print(
         f"camera-to-3D latency per frame on {record['machine']}, detector {args.detector}, "
         "backend "
-        f"{lifter.backend.name}, {lifter.num_hypotheses} hypotheses x {lifter.steps} steps, "
+        f"{pipeline.lifter.backend.name}, {pipeline.lifter.settings.num_hypotheses} hypotheses "
+        f"x {pipeline.lifter.spec.steps} steps, "
         f"{args.frames} frames "
         f"({record['people_per_frame']:.1f} people lifted per frame):"
     )
@@ -446,9 +452,11 @@ def add_arguments(p):
     )
     p.add_argument("--model", default=None, help="model weights; default the shipped model")
     p.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime or torch")
-    p.add_argument("--hypotheses", type=int, default=20)
-    p.add_argument("--steps", type=int, default=4)
-    p.add_argument("--confidence-threshold", type=float, default=0.3)
+    p.add_argument("--hypotheses", type=int, default=LIFT_DEFAULTS.num_hypotheses)
+    p.add_argument("--steps", type=int, default=SPEC_DEFAULTS.steps)
+    p.add_argument(
+        "--confidence-threshold", type=float, default=LIFT_DEFAULTS.confidence_threshold
+    )
     p.add_argument(
         "--min-joints",
         type=int,
@@ -456,7 +464,7 @@ def add_arguments(p):
         help="people with fewer confident joints are not lifted (3: a head-and-shoulders portrait "
         "gives nose + shoulders)",
     )
-    p.add_argument("--max-people", type=int, default=10)
+    p.add_argument("--max-people", type=int, default=LIFT_DEFAULTS.max_people)
     p.add_argument(
         "--frames",
         type=int,
@@ -486,6 +494,25 @@ def add_demo_parser(subparsers):
     )
 
 
+def demo_settings(args):
+    """(BackendSpec, LiftSettings) of the demo's arguments. A video is tracked (stable ids and
+    warm starts, as the node's default); a photo and the latency bench are lifted cold."""
+    spec = BackendSpec(
+        model_path=args.model or "",
+        backend=args.backend,
+        steps=args.steps,
+        num_threads=args.threads,
+    )
+    settings = LiftSettings(
+        num_hypotheses=args.hypotheses,
+        confidence_threshold=args.confidence_threshold,
+        min_joints=args.min_joints,
+        max_people=args.max_people,
+        tracking=bool(args.video),
+    )
+    return spec, settings.check_batch(spec.max_batch)
+
+
 def run(args):
     detector_kind = args.detector or ("mediapipe_hog" if args.video else "mediapipe")
     args.detector = detector_kind
@@ -494,33 +521,26 @@ def run(args):
     for path in (args.image, args.video):  # before loading any model: fail fast
         if path and not os.path.isfile(path):
             raise OSError(f"no such file: {path}")
+    # Settings before the detector and the model load: a bad value fails fast.
+    spec, settings = demo_settings(args)
     detector = create_detector(
         detector_kind, args.onnx_model, args.max_people, threads=args.threads
     )
-    lifter = Lifter(
-        model_path=args.model,
-        backend=args.backend,
-        num_hypotheses=args.hypotheses,
-        steps=args.steps,
-        confidence_threshold=args.confidence_threshold,
-        min_joints=args.min_joints,
-        seed=args.seed,
-        threads=args.threads,
-    )
     try:
+        pipeline = FramePipeline(Lifter(spec, settings, seed=args.seed))
         if args.bench:
             args.frames = args.frames or 50
-            return run_bench(args, detector, lifter)
-        return (
-            run_image(args, detector, lifter) if args.image else run_video(args, detector, lifter)
-        )
+            return run_bench(args, detector, pipeline)
+        if args.image:
+            return run_image(args, detector, pipeline)
+        return run_video(args, detector, pipeline)
     finally:
         detector.close()
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m gfpose_ros.offline_demo", description=__doc__.splitlines()[0]
+        prog="python -m gfpose_ros.tools.offline_demo", description=__doc__.splitlines()[0]
     )
     args = add_arguments(parser).parse_args(argv)
     try:

@@ -1,4 +1,4 @@
-"""How many camera images arrive: ``python -m gfpose_ros.ros.image_delivery_bench``.
+"""How many camera images arrive: ``python -m gfpose_ros.tools.image_delivery_bench``.
 
 A best-effort publisher (sensor-data QoS, as camera drivers publish) in one process sends
 ``rgb8`` images at camera rate to a subscriber in another process that subscribes as the camera
@@ -127,7 +127,7 @@ def measure(width, height, rate, frames, profile, publisher_profile=True, timeou
     env = profile_env(profile)
     publisher_env = env if publisher_profile else profile_env('none')
     topic = f'{TOPIC}_{width}x{height}'
-    me = [sys.executable, '-m', 'gfpose_ros.ros.image_delivery_bench']
+    me = [sys.executable, '-m', 'gfpose_ros.tools.image_delivery_bench']
     subscriber = subprocess.Popen(
         me + ['--role', 'subscriber', '--topic', topic],
         env=env,
@@ -214,7 +214,7 @@ def main(argv=None):
         run_publisher(args.topic, *parse_size(args.size), args.rate, args.frames)
         return 0
 
-    from gfpose_ros.offline_demo import machine_name
+    from gfpose_ros.tools.offline_demo import machine_name
 
     frames = max(2, int(round(args.seconds * args.rate)))
     results = []

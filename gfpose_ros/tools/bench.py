@@ -16,7 +16,10 @@ import time
 import numpy as np
 import torch
 
-from .lifter import Lifter
+from ..lifter import Lifter
+from ..pipeline import FramePipeline
+from ..selection import people_from_arrays
+from ..settings import BackendSpec, LiftSettings
 
 
 def machine_info(threads):
@@ -49,8 +52,8 @@ def machine_info(threads):
 
 def synthetic_frame(people, rng):
     """A plausible frame: people standing 3-6 m away in front of a 640x480, f=600 camera."""
-    from .camera import intrinsics, project
-    from .skeleton import ADULT_BONE_RATIOS, PARENTS
+    from ..camera import intrinsics, project
+    from ..skeleton import ADULT_BONE_RATIOS, PARENTS
 
     pose = np.zeros((17, 3))
     for j, ratio in enumerate(ADULT_BONE_RATIOS, start=1):
@@ -73,24 +76,78 @@ def synthetic_frame(people, rng):
     return uv, np.ones((people, 17)), K
 
 
-def time_frames(lifter, people, frames, warmup, rng, **lift_kwargs):
-    """Per-frame latency of lifter.lift on a synthetic frame; ``lift_kwargs`` go to every call."""
-    uv, confidence, K = synthetic_frame(people, rng)
-    for _ in range(warmup):
-        lifter.lift(uv, confidence, K, **lift_kwargs)
-    times = []
-    for _ in range(frames):
+class TimedBackend:
+    """A backend that remembers how long its last call took: the graph call alone, timed inside
+    the same frames as the whole lift, so the two are compared within one run."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.name = backend.name
+        self.seconds = 0.0
+
+    def __call__(self, inputs):
         started = time.perf_counter()
-        lifter.lift(uv, confidence, K, **lift_kwargs)
-        times.append(time.perf_counter() - started)
-    ms = np.array(times) * 1000
+        out = self.backend(inputs)
+        self.seconds = time.perf_counter() - started
+        return out
+
+
+def timed_graphs(lifter):
+    """The lifter's graphs, each wrapped once in a TimedBackend: [cold] or [cold, tracking]
+    (the tracking graph once the settings warm-start)."""
+    if not isinstance(lifter.backend, TimedBackend):
+        lifter.backend = TimedBackend(lifter.backend)
+    graphs = [lifter.backend]
+    if lifter.settings.tracking and lifter.settings.warm_start:
+        if not isinstance(lifter.warm_backend(), TimedBackend):
+            lifter._warm_backend = TimedBackend(lifter._warm_backend)
+        graphs.append(lifter._warm_backend)
+    return graphs
+
+
+def time_frames(pipeline, people, frames, warmup, rng):
+    """Per-frame latency of pipeline.lift_frame (the node's per-frame path: select people, lift,
+    track) on a synthetic frame, with its current settings, and of the graph call within it."""
+    uv, confidence, K = synthetic_frame(people, rng)
+    frame_people = people_from_arrays(uv, confidence)
+    timed = timed_graphs(pipeline.lifter)
+    pipeline.reset()
+    totals, graphs = [], []
+    for i in range(warmup + frames):
+        for graph in timed:
+            graph.seconds = 0.0
+        started = time.perf_counter()
+        pipeline.lift_frame(frame_people, K, stamp=i / 30)
+        totals.append(time.perf_counter() - started)
+        graphs.append(sum(graph.seconds for graph in timed))
+    ms, graph_ms = np.array(totals[warmup:]) * 1000, np.array(graphs[warmup:]) * 1000
     return {
         "p50_ms": float(np.percentile(ms, 50)),
         "p90_ms": float(np.percentile(ms, 90)),
         "p99_ms": float(np.percentile(ms, 99)),
         "mean_ms": float(ms.mean()),
+        "graph_p50_ms": float(np.percentile(graph_ms, 50)),
+        # Per frame, then the median: what surrounds the graph call, robust to the graph's noise.
+        "around_graph_p50_ms": float(np.percentile(ms - graph_ms, 50)),
         "frames": frames,
     }
+
+
+HEADER = (
+    f"{'backend':<12} {'path':<8} {'people':>6} {'hyps':>5} {'steps':>5} {'p50 ms':>8} "
+    f"{'p90 ms':>8} {'p99 ms':>8} {'graph p50':>9} {'around':>7} {'GFLOP/s':>8}"
+)
+
+
+def format_row(row):
+    """One line of the table: the whole per-frame lift, the graph call alone within it, and what
+    surrounds the graph (p50 of the per-frame difference)."""
+    return (
+        f"{row['backend']:<12} {row['path']:<8} {row['people']:>6} {row['hypotheses']:>5} "
+        f"{row['steps']:>5} {row['p50_ms']:8.2f} {row['p90_ms']:8.2f} {row['p99_ms']:8.2f} "
+        f"{row['graph_p50_ms']:9.2f} {row['around_graph_p50_ms']:7.2f} "
+        f"{row.get('gflop_per_s', float('nan')):8.1f}"
+    )
 
 
 def grid(args):
@@ -103,7 +160,7 @@ def grid(args):
 
 
 def run(args, log=print):
-    from .export import load_network
+    from ..export import load_network
 
     flops_per_eval = load_network(args.model).flops_per_evaluation()
     results = {
@@ -120,44 +177,53 @@ def run(args, log=print):
         f"onnxruntime {m.get('onnxruntime', '-')}{', GPU ' + m['gpu'] if 'gpu' in m else ''}"
     )
     log(f"model: {flops_per_eval / 1e6:.2f} MFLOP per sample per step")
-    log(
-        f"{'backend':<12} {'people':>6} {'hyps':>5} {'steps':>5} {'p50 ms':>8} {'p90 ms':>8} "
-        f"{'p99 ms':>8} {'GFLOP/s':>8}"
-    )
+    log(HEADER)
     rng = np.random.default_rng(0)
     if args.threads:
         torch.set_num_threads(args.threads)
     for backend in args.backends:
         for steps in sorted({s for _, _, s in grid(args)}):
-            lifter = Lifter(
-                args.model,
+            spec = BackendSpec(
+                model_path=args.model,
                 backend=backend,
                 steps=steps,
                 max_batch=10_000,
-                cache_dir=args.cache_dir,
-                threads=args.threads,
+                engine_cache_dir=args.cache_dir or "",
+                num_threads=args.threads,
             )
+            pipeline = FramePipeline(Lifter(spec, LiftSettings(max_people=1)))
             for people, hyps, s in grid(args):
                 if s != steps:
                     continue
-                lifter.num_hypotheses = hyps
-                stats = time_frames(lifter, people, args.frames, args.warmup, rng)
-                gflops = people * hyps * steps * flops_per_eval / (stats["p50_ms"] / 1000) / 1e9
-                row = {
-                    "backend": lifter.backend.name,
-                    "people": people,
-                    "hypotheses": hyps,
-                    "steps": steps,
-                    "sampler": "ddim",
-                    "gflop_per_s": gflops,
-                    **stats,
-                }
-                results["runs"].append(row)
-                log(
-                    f"{row['backend']:<12} {people:>6} {hyps:>5} {steps:>5} "
-                    f"{stats['p50_ms']:8.2f} "
-                    f"{stats['p90_ms']:8.2f} {stats['p99_ms']:8.2f} {gflops:8.1f}"
-                )
+                # The tracked path (warm starts from the previous frame) at the default steps.
+                paths = ("cold", "tracked") if steps == args.default_steps else ("cold",)
+                for path in paths:
+                    pipeline.lifter.settings = LiftSettings(
+                        num_hypotheses=hyps, max_people=people, tracking=path == "tracked"
+                    )
+                    stats = time_frames(pipeline, people, args.frames, args.warmup, rng)
+                    evaluations = spec.warm_steps if path == "tracked" else steps
+                    gflops = (
+                        people
+                        * hyps
+                        * evaluations
+                        * flops_per_eval
+                        / (stats["p50_ms"] / 1000)
+                        / 1e9
+                    )
+                    row = {
+                        "backend": pipeline.lifter.backend.name,
+                        "path": path,
+                        "people": people,
+                        "hypotheses": hyps,
+                        "steps": steps,
+                        "network_evaluations": evaluations,
+                        "sampler": "ddim",
+                        "gflop_per_s": gflops,
+                        **stats,
+                    }
+                    results["runs"].append(row)
+                    log(format_row(row))
     if args.reference_frames:
         # GFPose's configuration on the same model, on the torch backend (the reference backend:
         # a 1000-step graph takes minutes to export), at the default operating point.
@@ -166,6 +232,7 @@ def run(args, log=print):
                 r
                 for r in results["runs"]
                 if r["backend"] == "torch"
+                and r["path"] == "cold"
                 and r["people"] == 1
                 and r["hypotheses"] == args.default_hypotheses
                 and r["steps"] == args.default_steps
@@ -173,17 +240,19 @@ def run(args, log=print):
             if "torch" in args.backends
             else None
         )
-        lifter = Lifter(
-            args.model,
+        spec = BackendSpec(
+            model_path=args.model,
             backend="torch",
             steps=1000,
             sampler="euler_maruyama",
-            num_hypotheses=args.default_hypotheses,
             max_batch=10_000,
         )
-        stats = time_frames(lifter, 1, args.reference_frames, 1, rng)
+        settings = LiftSettings(num_hypotheses=args.default_hypotheses, tracking=False)
+        reference = FramePipeline(Lifter(spec, settings))
+        stats = time_frames(reference, 1, args.reference_frames, 1, rng)
         row = {
             "backend": "torch",
+            "path": "cold",
             "people": 1,
             "hypotheses": args.default_hypotheses,
             "steps": 1000,

@@ -1,4 +1,4 @@
-"""The main job on a bundled recording: ``python -m gfpose_ros.ros.demo`` (``make demo``).
+"""The main job on a bundled recording: ``python -m gfpose_ros.tools.demo`` (``make demo``).
 
 Starts the lift node as its own process, plays the bundled keypoint sequence (2D keypoints of
 held-out motion capture seen by a virtual camera, some joints occluded) and its camera_info to
@@ -29,7 +29,7 @@ from .client import (
     start_lift_node,
     stop_process,
 )
-from .conversions import hypotheses_from_msg, poses_from_msg
+from ..ros.conversions import hypotheses_from_msg, poses_from_msg
 
 NAMESPACE = '/gfpose_demo'  # keeps the demo's topics apart from a robot's
 

@@ -1,4 +1,4 @@
-"""End-to-end latency of the lift node: ``python -m gfpose_ros.ros.bench_e2e``.
+"""End-to-end latency of the lift node: ``python -m gfpose_ros.tools.bench_e2e``.
 
 Publish -> receive over DDS on this machine: the node runs as its own process with its default
 parameters (config/lift.yaml); this process publishes one person's keypoints (frames of the
@@ -13,9 +13,9 @@ settings are already in the environment.
 
 ``--attach`` measures a node that is already running (yours, on your topics) instead:
 
-    python -m gfpose_ros.ros.bench_e2e --attach --keypoints-topic /front/keypoints_2d \
+    python -m gfpose_ros.tools.bench_e2e --attach --keypoints-topic /front/keypoints_2d \
         --camera-info-topic /front/camera_info --poses-topic /front/poses_3d [--rate 30]
-    python -m gfpose_ros.ros.bench_e2e --attach --passive --poses-topic /front/poses_3d --seconds
+    python -m gfpose_ros.tools.bench_e2e --attach --passive --poses-topic /front/poses_3d --seconds
     30
 
 Active (the default): frames of the recording go to the node's keypoints topic (with a
@@ -38,7 +38,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from gfpose_ros.bench import machine_info
+from gfpose_ros.tools.bench import machine_info
 
 from .client import (
     LiftClient,
@@ -49,8 +49,8 @@ from .client import (
     start_lift_node,
     stop_process,
 )
-from .image_conversion import depth_msg
-from .launch_support import dds_environment
+from ..ros.image_conversion import depth_msg
+from ..ros.launch_support import dds_environment
 
 NAMESPACE = '/gfpose_bench'
 

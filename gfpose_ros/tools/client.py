@@ -22,7 +22,7 @@ from visualization_msgs.msg import MarkerArray
 
 from gfpose_msgs.msg import Keypoints2DArray, Pose3DArray, PoseHypothesesArray
 
-from .conversions import camera_info_msg, keypoints_msg, stamp_seconds
+from ..ros.conversions import camera_info_msg, keypoints_msg, stamp_seconds
 
 PACKAGE = 'gfpose_ros'
 # realpath: colcon --symlink-install imports this file through a link in build/.

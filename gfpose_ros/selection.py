@@ -1,0 +1,119 @@
+"""Who in a frame gets lifted: the one per-frame policy of the node, the demo and evaluation.
+
+    people = [Person2D(id, layout, uv, confidence), ...]   # as a detector sends them
+    chosen = select_people(people, settings)               # a settings.LiftSettings
+    chosen.uv, chosen.confidence, chosen.observed          # (N, 17, ...) in H36M order
+    chosen.skipped                                         # [(kind, reason)] of the others
+
+A malformed person (wrong shape, NaN where a joint is claimed to be seen, an unknown layout)
+makes the frame invalid: ``InputError`` (or ``LayoutError``) names the person, and nothing is
+lifted. A well-formed person with fewer than ``min_joints`` confident joints is skipped with a
+reason. Above ``max_people``, the most confident people are kept (the sum of their confident
+joints' confidences), in their input order.
+"""
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from .skeleton import NUM_JOINTS, layout_size, to_h36m
+
+
+class InputError(ValueError):
+    pass
+
+
+class Person2D(NamedTuple):
+    id: object  # the detector's id ('' or None: none)
+    layout: str  # keypoint layout, see skeleton.LAYOUTS
+    uv: np.ndarray  # (K, 2) pixels
+    confidence: np.ndarray  # (K,) 0..1; 0 (or NaN uv) = not seen
+
+
+def people_from_arrays(uv, confidence, layout="h36m17", ids=None):
+    """[Person2D] from arrays (N, K, 2) and (N, K) of one layout."""
+    ids = [None] * len(uv) if ids is None else ids
+    if len(ids) != len(uv):
+        raise InputError(f"ids must hold one entry per person: {len(uv)}, got {len(ids)}")
+    return [Person2D(i, layout, u, c) for i, u, c in zip(ids, uv, confidence)]
+
+
+def confident_joints(uv, confidence, threshold):
+    """(..., 17) bool: joints that count as observed."""
+    return (confidence >= threshold) & (confidence > 0) & np.isfinite(uv).all(-1)
+
+
+def to_model_layout(uv, confidence, layout):
+    """Validate (N, K, 2) pixels and (N, K) confidences of ``layout`` and map them to H36M-17.
+    Returns float64 (uv (N, 17, 2), confidence (N, 17)); raises InputError or LayoutError."""
+    size = layout_size(layout)
+    uv = np.asarray(uv, dtype=np.float64)
+    confidence = np.asarray(confidence, dtype=np.float64)
+    if uv.ndim != 3 or uv.shape[1:] != (size, 2):
+        raise InputError(
+            f"uv must have shape (people, {size}, 2) for layout {layout}, got {uv.shape}"
+        )
+    if confidence.shape != uv.shape[:2]:
+        raise InputError(f"confidence must have shape {uv.shape[:2]}, got {confidence.shape}")
+    if not np.isfinite(confidence).all():
+        raise InputError("confidence contains NaN or inf")
+    if (~np.isfinite(uv).all(-1) & (confidence > 0)).any():
+        raise InputError("uv contains NaN or inf for a joint with confidence > 0")
+    return to_h36m(layout, uv, confidence)
+
+
+@dataclass
+class Selection:
+    ids: list  # the detector's id of each lifted person
+    uv: np.ndarray  # (N, 17, 2) pixels, H36M order
+    confidence: np.ndarray  # (N, 17)
+    observed: np.ndarray  # (N, 17) bool: confident joints
+    indices: list = field(default_factory=list)  # each lifted person's index in the input
+    skipped: list = field(default_factory=list)  # [(kind, reason)] of the people not lifted
+
+
+def select_people(people, settings):
+    """Validate every person and choose who is lifted (see the module docstring)."""
+    ids, uv, confidence, observed, indices, strength, skipped = [], [], [], [], [], [], []
+    for i, person in enumerate(people):
+        try:
+            p_uv, p_conf = to_model_layout(person.uv[None], person.confidence[None], person.layout)
+        except ValueError as exc:
+            raise type(exc)(f"person {i} (id {person.id!r}): {exc}") from None
+        seen = confident_joints(p_uv[0], p_conf[0], settings.confidence_threshold)
+        if seen.sum() < settings.min_joints:
+            skipped.append(
+                (
+                    "min_joints",
+                    f"person {i} (id {person.id!r}) dropped: {seen.sum()} confident joints, "
+                    f"at least min_joints={settings.min_joints} needed",
+                )
+            )
+            continue
+        ids.append(person.id)
+        uv.append(p_uv[0])
+        confidence.append(p_conf[0])
+        observed.append(seen)
+        indices.append(i)
+        strength.append(p_conf[0][seen].sum())
+    if len(ids) > settings.max_people:
+        skipped.append(
+            (
+                "max_people",
+                f"{len(ids)} people in the frame; lifting the {settings.max_people} most "
+                "confident (max_people)",
+            )
+        )
+        keep = sorted(np.argsort(strength, kind="stable")[::-1][: settings.max_people])
+        ids, uv, confidence, observed, indices = (
+            [a[k] for k in keep] for a in (ids, uv, confidence, observed, indices)
+        )
+    return Selection(
+        ids,
+        np.reshape(uv, (-1, NUM_JOINTS, 2)),
+        np.reshape(confidence, (-1, NUM_JOINTS)),
+        np.reshape(observed, (-1, NUM_JOINTS)).astype(bool),
+        indices,
+        skipped,
+    )
