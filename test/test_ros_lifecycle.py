@@ -22,7 +22,7 @@ def test_configure_fails_clearly_on_missing_or_corrupt_model_and_bad_parameters(
                 '/fail_missing', 'model_path:=/nonexistent/gfpose.pt'
             ),
             'cannot load model': start_lift_node('/fail_corrupt', f'model_path:={corrupt}'),
-            'invalid parameters: unknown aggregation': start_lift_node(
+            'invalid parameters: aggregation must be one of': start_lift_node(
                 '/fail_param', 'aggregation:=median'
             ),
         }
