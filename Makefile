@@ -37,8 +37,9 @@ bench-e2e: setup
 bench-camera: setup
 	$(ENV) && python -m gfpose_ros.tools.offline_demo --bench && python -m gfpose_ros.tools.camera_bench
 
-# Delivered fraction of best-effort camera images between processes, with and without
-# config/fastdds_large_images.xml (the profile camera.launch.py selects).
+# Delivered fraction of best-effort camera images between processes: Fast DDS defaults,
+# config/fastdds_shm_images.xml (camera.launch.py's default) and fastdds_large_images.xml
+# (LARGE_DATA, opt-in).
 bench-images: setup
 	$(ENV) && python -m gfpose_ros.tools.image_delivery_bench
 

@@ -44,8 +44,10 @@ setup(
     entry_points={
         'console_scripts': [
             'gfpose = gfpose_ros.cli:main',
-            'gfpose_lift = gfpose_ros.ros.lift_node:main',
-            'gfpose_camera = gfpose_ros.ros.camera_node:main',
+            # The entry module sets the signal handling and the parent-death signal before the
+            # heavy imports (gfpose_ros/ros/entry.py).
+            'gfpose_lift = gfpose_ros.ros.entry:lift',
+            'gfpose_camera = gfpose_ros.ros.entry:camera',
         ],
     },
 )

@@ -118,6 +118,7 @@ def cmd_eval(args):
         args.seed,
         args.sampler,
         keypoint_noise=args.keypoint_noise,
+        population_size=not args.network_size,
     )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_results(results, args.out)
@@ -242,6 +243,8 @@ def cmd_eval_tracking(args):
         smoothing,
         args.frame_rate,
         args.seed,
+        walking_clips=args.walking_clips,
+        occluded_clips=args.occluded_clips,
     )
     write_results(results, args.out)
     print(markdown_table(results))
@@ -337,6 +340,12 @@ def build_parser():
     p.add_argument("--steps", type=_positive_ints, default=[1, 2, 4, 8])
     p.add_argument("--hypotheses", type=_positive_ints, default=[1, 10])
     p.add_argument("--aggregation", default="reprojection", choices=["reprojection", "mean"])
+    p.add_argument(
+        "--network-size",
+        action="store_true",
+        help="keep the network's own body size (population_size false; the ablation of the "
+        "model card's Size section)",
+    )
     p.add_argument("--sampler", default="ddim", choices=sorted(SAMPLERS))
     p.add_argument(
         "--keypoint-noise",
@@ -553,6 +562,18 @@ def build_parser():
         type=float,
         default=DEFAULT_SMOOTHING["beta"],
         help="One-Euro speed coefficient (s/m) of the smoothed run",
+    )
+    p.add_argument(
+        "--walking-clips",
+        type=int,
+        default=60,
+        help="clips of 2-3 people walking across the view and crossing (0 = none)",
+    )
+    p.add_argument(
+        "--occluded-clips",
+        type=int,
+        default=20,
+        help="walking clips in which one person is hidden whole for up to track_max_age",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(

@@ -16,7 +16,11 @@ model_complexity=1 only (0 and 2 would download at run time, which a robot canno
 """
 
 import contextlib
+import logging
 import os
+import re
+import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 
@@ -76,6 +80,41 @@ def _quiet_stderr():
         os.close(fd)
 
 
+# What MediaPipe's C++ side (absl logging, TFLite) prints on its own stderr when its graph starts
+# and at the first person, each harmless and not actionable: routed to this module's Python logger
+# at DEBUG instead (see _routed_native_stderr). Any other line is passed on unchanged.
+_MEDIAPIPE_NOISE = re.compile(
+    r"^(INFO: Created TensorFlow Lite XNNPACK delegate"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|[IW]\d{4} [\d:. ]+\d+ (inference_feedback_manager|landmark_projection_calculator)\.cc:)"
+)
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _routed_native_stderr():
+    """For the block, the process's stderr (fd 2) goes to a temporary file; afterwards the lines
+    that match _MEDIAPIPE_NOISE go to the logger at DEBUG and every other line (another thread's
+    log, say) to the real stderr, in order."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                captured.seek(0)
+                for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                    if _MEDIAPIPE_NOISE.match(line):
+                        log.debug("mediapipe: %s", line.rstrip())
+                    else:
+                        os.write(2, line.encode())
+    finally:
+        os.close(saved)
+
+
 def _import_mediapipe_pose():
     try:
         with _quiet_stderr():
@@ -101,11 +140,16 @@ class MediaPipePose:
             warnings.catch_warnings()
         ):  # mediapipe 0.10.21 uses protobuf's deprecated FieldDescriptor.label
             warnings.simplefilter("ignore", DeprecationWarning)
-            self._pose = pose.Pose(
-                static_image_mode=True,
-                model_complexity=1,
-                min_detection_confidence=min_detection_confidence,
-            )
+            with _routed_native_stderr():
+                self._pose = pose.Pose(
+                    static_image_mode=True,
+                    model_complexity=1,
+                    min_detection_confidence=min_detection_confidence,
+                )
+                # The graph starts on the first image, and its calculators log as they open.
+                self._pose.process(np.zeros((64, 64, 3), np.uint8))
+        # The first person found makes the landmark calculator log once more: route until then.
+        self._route_native_log = True
 
     def __call__(self, image):
         image = check_image(image)
@@ -116,7 +160,12 @@ class MediaPipePose:
         """The person in ``box`` (x0, y0, x1, y1) of image, in full-image pixels, or None."""
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-        result = self._pose.process(crop)
+        if self._route_native_log:
+            with _routed_native_stderr():
+                result = self._pose.process(crop)
+            self._route_native_log = result.pose_landmarks is None
+        else:
+            result = self._pose.process(crop)
         if result.pose_landmarks is None:
             return None
         marks = result.pose_landmarks.landmark
@@ -355,6 +404,20 @@ class OnnxKeypoints:
 
     def close(self):
         pass
+
+
+def detector_source(kind, onnx_path=""):
+    """Where a detector's weights come from, in words (for the start-up log line)."""
+    if kind == "onnx":
+        return f"ONNX model {onnx_path}"
+    try:
+        from importlib.metadata import version
+
+        mediapipe = f"mediapipe {version('mediapipe')}"
+    except Exception:  # metadata missing: the version is only informative
+        mediapipe = "mediapipe"
+    pose = f"MediaPipe Pose (full) from the {mediapipe} package"
+    return pose if kind == "mediapipe" else f"OpenCV HOG people detector, then {pose}"
 
 
 def create_detector(

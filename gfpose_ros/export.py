@@ -26,6 +26,7 @@ import copy
 import dataclasses
 import hashlib
 import os
+import warnings
 
 import torch
 from torch import nn
@@ -304,7 +305,10 @@ def export_onnx(
     batch = {0: "batch"}
     names = graph.input_names
     try:
-        with torch.no_grad():
+        # The tracer's warnings are about Python values (the step grid, the loop count) that are
+        # constants of this graph by design: one graph per step count, in the cache key.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             torch.onnx.export(
                 graph,
                 example_inputs(warm=t_start is not None),

@@ -27,6 +27,10 @@ BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 PRECISIONS = ("fp16", "fp32")
 SAMPLERS = ("ddim", "euler_maruyama")
 AGGREGATIONS = ("reprojection", "mean")
+# The training bodies' expected stature in metres (the middle of config/train.yaml's
+# stature_range, 1.5-1.95 m): what a lifted person's size is when nothing measures it
+# (person_height 0, no depth image). A model trained on another stature range wants its own.
+POPULATION_STATURE = 1.725
 # The largest people x hypotheses batch of one graph call (the TensorRT engine's batch profile).
 MAX_BATCH = 512
 
@@ -142,12 +146,17 @@ class LiftSettings(_Settings):
     # (measured in models/MODEL_CARD.md on exact, clean and detector-like noisy 2D).
     keypoint_noise: float = 0.03
     min_joints: int = 4  # people with fewer confident joints are not lifted
-    person_height: float = 0.0  # assumed stature in metres; 0 = the model's own
+    person_height: float = 0.0  # stature in metres; 0 = the population's (POPULATION_STATURE)
+    # With person_height 0: scale each person to POPULATION_STATURE (false: the network's size).
+    population_size: bool = True
     max_people: int = 10  # the most confident are lifted above this count
     tracking: bool = True  # track ids and (with warm_start) warm starts
     warm_start: bool = True
     track_max_age: float = 0.5  # seconds a track survives unseen
     smooth_poses: bool = False  # One-Euro on each track's published joints
+    # With tracking: publish each track's joints from its constant-velocity Kalman filter
+    # (motion.PersonMotion: less jitter, no lag). Velocities are published either way.
+    motion_filter: bool = True
     depth_max_age: float = 0.05  # seconds between a keypoints frame and its depth image
     depth_fusion: DepthFusionConfig = field(default_factory=DepthFusionConfig)
 
@@ -156,10 +165,10 @@ class LiftSettings(_Settings):
         _check_fields(self)
         if not (self.person_height == 0 or 0.5 <= self.person_height <= 2.5):
             raise SettingsError(
-                "person_height must be 0 (use the model's) or 0.5..2.5 m, "
+                "person_height must be 0 (the population's expected stature) or 0.5..2.5 m, "
                 f"got {self.person_height}"
             )
-        for name in ("tracking", "warm_start", "smooth_poses"):
+        for name in ("tracking", "warm_start", "smooth_poses", "motion_filter", "population_size"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.depth_fusion, DepthFusionConfig):

@@ -1,21 +1,33 @@
 """People over time: track identities and the One-Euro filter (pipeline.FramePipeline uses both).
 
     tracker = PersonTracker(max_age=0.5)
-    state = tracker.assign(uv, seen, stamp, ids)   # before the lift: ids and warm starts
+    state = tracker.assign(uv, seen, stamp, ids, xy)  # before the lift: ids and warm starts
     state.ids          # per person: the detector's id where it sent one, else a stable integer
     state.previous     # per person: the pose to warm-start from (model units), None = cold start
-    tracker.commit(state, result.model_poses)     # after the lift
+    state.restarted    # per person: a continuing track whose warm start disagreed with the 2D
+    tracker.commit(state, result.model_poses, poses, roots, root_velocities)  # after the lift
 
-``PersonTracker`` keeps the detector's ids, or matches people to tracks on their 2D keypoints
-(mean joint distance over the joints seen in both, in units of the track's 2D size, gated,
-greedy lowest cost first). A track survives gaps up to ``max_age`` seconds; a person whose
-track was seen in the previous frame continues it (warm start), a new or re-appearing one
-starts cold. ``OneEuroFilter`` (Casiez et al. 2012) smooths a track's output if asked.
+``PersonTracker`` keeps the detector's ids, or matches people to tracks by a global (optimal)
+assignment on a cost that combines the 2D and the predicted 3D:
+
+- the mean joint distance to the track's predicted 2D, in units of the track's 2D size (gated);
+- the change of 2D scale on the joints seen in both (gated: a far and a near person do not swap);
+- with normalised coordinates ``xy``: the track's last pose fitted to the person's 2D, its root
+  against the track's predicted 3D root (gated), and its reprojection residual (the 2D shape).
+
+A continuing track warm-starts from its last pose only when that pose, refitted, reprojects onto
+the frame's 2D (residual below ``warm_gate`` of the person's 2D size); otherwise it starts cold
+in the same graph call (``restarted``: a fall, a swap, another person in its place). A track
+survives gaps up to ``max_age`` seconds; a person whose track was seen in the previous frame
+continues it, a new or re-appearing one starts cold. ``OneEuroFilter`` (Casiez et al. 2012)
+smooths a track's output if asked.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from .camera import fit_root_translation
 
 # One-Euro settings of smooth_poses (min_cutoff Hz, beta s/m, d_cutoff Hz): the best jitter for at
 # most ~1 mm more MPJPE on `gfpose eval-tracking`'s clips (see the README).
@@ -91,6 +103,126 @@ def greedy_assignment(cost, max_cost):
     return pairs
 
 
+# The fewest joints seen in both on which the 2D scale and the 3D fit take part in a match, and
+# on which the scale gate forbids one.
+MIN_JOINTS_FOR_SHAPE = 4
+MIN_JOINTS_FOR_SCALE_GATE = 6
+# The fewest joints seen in both frames that measure a track's 2D velocity (fewer: it keeps its
+# last), and the fastest a person moves in the image, in 2D box diagonals per second (about
+# 4 m/s for an adult): a velocity measured on a few noisy joints cannot throw the prediction off.
+MIN_JOINTS_FOR_VELOCITY = 4
+MAX_SPEED_DIAGONALS = 2.0
+UNMEASURED_SCALE_COST = 0.1
+UNMEASURED_3D_COST = 0.5
+# The largest pose-fit residual (units of the person's 2D size) at which the fitted root is
+# compared with the track's predicted root.
+FIT_FOR_ROOT = 0.5
+_BIG = 1e9  # a forbidden pair in optimal_assignment (finite, so the potentials stay finite)
+
+
+def _hungarian(cost):
+    """Row -> column of the minimum-cost perfect matching of a square matrix (Kuhn-Munkres with
+    potentials, O(n^3), the inner loop over columns in numpy; n is a frame's people + tracks)."""
+    n = len(cost)
+    u, v = np.zeros(n + 1), np.zeros(n + 1)
+    p, way = np.zeros(n + 1, dtype=int), np.zeros(n + 1, dtype=int)  # p[j]: row of column j
+    for i in range(1, n + 1):
+        p[0], j0 = i, 0
+        minv, used = np.full(n + 1, np.inf), np.zeros(n + 1, dtype=bool)
+        while True:
+            used[j0] = True
+            i0 = p[j0]
+            free = ~used[1:]
+            current = cost[i0 - 1] - u[i0] - v[1:]
+            better = free & (current < minv[1:])
+            minv[1:][better] = current[better]
+            way[1:][better] = j0
+            candidates = np.where(free, minv[1:], np.inf)
+            j1 = int(np.argmin(candidates)) + 1
+            delta = candidates[j1 - 1]
+            u[p[used]] += delta
+            v[used] -= delta
+            minv[~used] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while j0:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+    rows = np.empty(n, dtype=int)
+    rows[p[1:] - 1] = np.arange(n)
+    return rows
+
+
+def optimal_assignment(cost, max_cost):
+    """[(row, column)] of the assignment with the most pairs within ``max_cost`` and, among
+    those, the lowest total cost (exact; inf and NaN forbid a pair). Rows and columns may be
+    left unassigned: the matrix is padded with one "unassigned" slot per row and per column.
+    """
+    cost = np.asarray(cost, dtype=np.float64)
+    rows, cols = cost.shape
+    if rows == 0 or cols == 0:
+        return []
+    allowed = cost <= max_cost  # False for inf and NaN
+    if rows == 1 or cols == 1:  # one track or one person: the cheapest allowed pair
+        flat = int(np.argmin(np.where(allowed, cost, np.inf)))
+        r, c = divmod(flat, cols)
+        return [(r, c)] if allowed[r, c] else []
+    # A pair costs its cost; leaving a row or a column unassigned costs a fixed amount larger
+    # than any allowed pair, so more pairs always win, then the cheaper ones.
+    skip = 2.0 * (np.abs(np.where(allowed, cost, 0.0)).max() + 1.0)
+    n = rows + cols
+    square = np.full((n, n), _BIG)
+    square[:rows, :cols] = np.where(allowed, cost, _BIG)
+    square[:rows, cols:][np.diag_indices(rows)] = skip
+    square[rows:, :cols][np.diag_indices(cols)] = skip
+    square[rows:, cols:] = 0.0
+    match = _hungarian(square)
+    return sorted(
+        (r, int(match[r])) for r in range(rows) if match[r] < cols and allowed[r, match[r]]
+    )
+
+
+def scale_change(track_uv, track_seen, uv, seen):
+    """(T, N) |log| of the ratio of the person's 2D size to the track's, both measured on the
+    joints seen in both (RMS distance from their centroid); inf with fewer than 2 shared."""
+    shared = (track_seen[:, None] & seen[None])[..., None]  # (T, N, J, 1)
+    count = shared.sum(2).clip(1)
+
+    def size(points):
+        centre = np.where(shared, points, 0.0).sum(2, keepdims=True) / count[:, :, None]
+        spread = np.where(shared, points - centre, 0.0)
+        return np.sqrt((spread * spread).sum((2, 3)) / count[..., 0])
+
+    a = size(np.nan_to_num(track_uv)[:, None])
+    b = size(np.nan_to_num(uv)[None])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = np.abs(np.log(b / a))
+    return np.where((shared[..., 0].sum(-1) >= 2) & np.isfinite(change), change, np.inf)
+
+
+def pose_fit(rel, xy, seen):
+    """Each track's root-relative pose (T, 17, 3) metres fitted to each person's 2D (N, 17, 2)
+    normalised, on the person's seen joints (N, 17): (roots (T, N, 3) metres, residual (T, N):
+    the RMS reprojection error of the seen joints in units of the person's 2D size). A residual
+    near 0 means the pose explains the person's 2D shape; inf where the fit fails."""
+    w = np.asarray(seen, dtype=np.float64)[None]  # (1, N, J)
+    roots = fit_root_translation(rel[:, None], xy[None], w)  # (T, N, 3)
+    points = rel[:, None] + roots[:, :, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        projected = points[..., :2] / points[..., 2:3]
+        error = ((projected - xy[None]) ** 2).sum(-1)  # (T, N, J)
+        count = w.sum(-1).clip(1)
+        rms = np.sqrt((w * error).sum(-1) / count)
+        share = w / count[..., None]
+        centre = (share[..., None] * xy[None]).sum(2, keepdims=True)
+        size = np.sqrt((share * ((xy[None] - centre) ** 2).sum(-1)).sum(-1))  # (1, N)
+        residual = rms / size
+    ok = np.isfinite(residual) & (roots[..., 2] > 0)
+    return roots, np.where(ok, residual, np.inf)
+
+
 def keypoint_cost(track_uv, track_seen, uv, seen, min_shared=3):
     """(T, N) mean distance of the joints seen in both, in units of the track's 2D box diagonal.
 
@@ -110,6 +242,14 @@ def keypoint_cost(track_uv, track_seen, uv, seen, min_shared=3):
     return np.where(count >= min_shared, cost, np.inf)
 
 
+def _diagonal(uv, seen):
+    """The diagonal of the 2D box of one person's seen joints (J, 2), at least 1."""
+    if not seen.any():
+        return 1.0
+    points = uv[seen]
+    return max(float(np.linalg.norm(points.max(0) - points.min(0))), 1.0)
+
+
 @dataclass
 class Track:
     id: object
@@ -120,6 +260,9 @@ class Track:
     frame: int  # tracker update count when last seen
     from_detector: bool  # its id came from the detector (then only that id matches it)
     pose: np.ndarray = None  # (51,) model units: the last lifted pose, the next warm start
+    rel: np.ndarray = None  # (17, 3) metres: the last pose, root-relative (for the 3D cost)
+    root: np.ndarray = None  # (3,) metres: the last root (the motion filter's, where given)
+    root_velocity: np.ndarray = None  # (3,) m/s: predicts the root
 
 
 @dataclass
@@ -127,21 +270,29 @@ class TrackState:
     """The tracker's answer for one frame, per person in input order."""
 
     ids: list  # the detector's id where it sent one, else the tracker's integer
-    continuing: (
-        np.ndarray
-    )  # (N,) bool: its track was seen in the previous frame (else new or back)
+    continuing: np.ndarray  # (N,) bool: its track was seen in the previous frame
     previous: list  # (51,) model-units pose to warm-start from, or None: start cold
     uv: np.ndarray  # (N, J, 2) the frame's keypoints, kept for commit
     seen: np.ndarray  # (N, J) bool
     from_detector: np.ndarray  # (N,) bool: the id is the detector's
     stamp: float
+    # (N,) bool: a continuing track whose last pose does not fit the frame's 2D (a fall, a
+    # swap): it starts cold, and its motion filter starts over.
+    restarted: np.ndarray = None
+
+    def __post_init__(self):
+        if self.restarted is None:
+            self.restarted = np.zeros(len(self.ids), dtype=bool)
 
 
 class PersonTracker:
     """Stable ids for the people of consecutive frames; see the module docstring.
 
     ``max_age`` seconds: a track unseen for longer is dropped (its person comes back new).
-    ``max_cost``: the gate, mean joint distance in units of the track's 2D box diagonal.
+    ``max_cost``: the 2D gate, mean joint distance in units of the track's 2D box diagonal.
+    ``max_scale_change``: the gate on |log| of the 2D size ratio (1.5x by default).
+    ``max_root_distance``: the 3D gate, root distance in units of (0.3 m + 15% of the distance).
+    ``warm_gate``: a warm start's largest reprojection residual, in units of the 2D size.
     ``warm_gap`` seconds: a continuing track older than this starts cold anyway (a stalled stream).
     """
 
@@ -151,6 +302,9 @@ class PersonTracker:
         max_cost=0.3,
         warm_gap=0.25,
         min_shared_joints=3,
+        max_scale_change=np.log(1.5),
+        max_root_distance=3.0,
+        warm_gate=0.25,
     ):
         if not max_age > 0:
             raise ValueError(f"max_age must be > 0 seconds, got {max_age}")
@@ -160,6 +314,9 @@ class PersonTracker:
         self.max_cost = float(max_cost)
         self.warm_gap = float(warm_gap)
         self.min_shared_joints = int(min_shared_joints)
+        self.max_scale_change = float(max_scale_change)
+        self.max_root_distance = float(max_root_distance)
+        self.warm_gate = float(warm_gate)
         self.reset()
 
     def reset(self):
@@ -176,10 +333,12 @@ class PersonTracker:
         self.commit(state, model_poses)
         return state
 
-    def assign(self, uv, seen, stamp, ids=None):
+    def assign(self, uv, seen, stamp, ids=None, xy=None):
         """Ids and warm starts for the N people of a frame: uv (N, J, 2) pixels, seen (N, J) the
         joints that count as observed (selection.confident_joints), stamp seconds, ids: the
-        detector's per person, or None. Changes no track: commit() does."""
+        detector's per person, or None; xy (N, 17, 2) the keypoints in normalised image
+        coordinates (H36M order), which adds the 3D cost and the warm-start check. Changes no
+        track: commit() does."""
         uv = np.asarray(uv, dtype=np.float64)
         seen = np.asarray(seen, dtype=bool)
         n = len(uv)
@@ -193,24 +352,21 @@ class PersonTracker:
             if _given(track_id) and track_id not in assigned:  # a duplicate id is no id
                 assigned[i] = track_id
         from_detector = np.array([a is not None for a in assigned], dtype=bool)
-        # People without a detector id: match them to the tracker's own tracks on their keypoints.
+        # People without a detector id: match them to the tracker's own tracks.
         people = [i for i in range(n) if assigned[i] is None]
         tracks = [t for t in live.values() if not t.from_detector]
+        residuals = {}  # (track id, person) -> the pose fit's residual, computed once
         if people and tracks:
-            predicted = np.stack([t.uv + t.velocity * (stamp - t.stamp) for t in tracks])
-            cost = keypoint_cost(
-                predicted,
-                np.stack([t.seen for t in tracks]),
-                uv[people],
-                seen[people],
-                self.min_shared_joints,
-            )
-            for r, c in greedy_assignment(cost, self.max_cost):
+            cost, residual = self._cost(tracks, uv[people], seen[people], stamp, xy, people)
+            for r, c in optimal_assignment(cost, _BIG / 2):
                 assigned[people[c]] = tracks[r].id
+                if residual is not None and np.isfinite(residual[r, c]):
+                    residuals[tracks[r].id, people[c]] = residual[r, c]
         for i in range(n):
             if assigned[i] is None:
                 assigned[i] = self._new_id(assigned)
         continuing = np.zeros(n, dtype=bool)
+        restarted = np.zeros(n, dtype=bool)
         previous = [None] * n
         for i, track_id in enumerate(assigned):
             track = live.get(track_id)
@@ -221,7 +377,64 @@ class PersonTracker:
             ):
                 continuing[i] = True
                 previous[i] = track.pose
-        return TrackState(assigned, continuing, previous, uv, seen, from_detector, stamp)
+                if xy is not None and track.rel is not None:
+                    residual = residuals.get((track_id, i))
+                    if residual is None:
+                        _, fit = pose_fit(track.rel[None], xy[i : i + 1], seen[i : i + 1])
+                        residual = fit[0, 0]
+                    if not residual <= self.warm_gate:
+                        previous[i], restarted[i] = None, True
+        return TrackState(
+            assigned, continuing, previous, uv, seen, from_detector, stamp, restarted
+        )
+
+    def _cost(self, tracks, uv, seen, stamp, xy, people):
+        """(T, N) association cost of the tracker's own tracks and the people without an id,
+        inf where a gate forbids the pair; and (T, N) the pose fits' residuals (inf where not
+        computed), or None without ``xy``."""
+        track_seen = np.stack([t.seen for t in tracks])
+        predicted = np.stack([t.uv + t.velocity * (stamp - t.stamp) for t in tracks])
+        cost = keypoint_cost(predicted, track_seen, uv, seen, self.min_shared_joints)
+        # The prediction's uncertainty grows with the time a track was unseen: so does its gate.
+        age = np.array([stamp - t.stamp for t in tracks])
+        cost = np.where(cost <= self.max_cost * (1 + 2 * age)[:, None], cost, np.inf)
+        # The scale and the 3D fit need enough of the body: on a few joints (a person mostly
+        # hidden behind another) they say little, and the 2D alone decides.
+        shared = (track_seen[:, None] & seen[None]).sum(-1)  # (T, N)
+        enough = shared >= MIN_JOINTS_FOR_SHAPE
+        scale = scale_change(predicted, track_seen, uv, seen)
+        # Where they cannot be measured, a pair pays what a typical match pays for them, so that
+        # a barely seen person does not win a track cheaply from a fully seen one. The scale
+        # gate needs more joints than the cost: on 4 the size ratio is too noisy to forbid.
+        gated = (scale <= self.max_scale_change) | (shared < MIN_JOINTS_FOR_SCALE_GATE)
+        scale = np.where(gated, scale, np.inf)
+        cost = cost + np.where(enough, scale, UNMEASURED_SCALE_COST)
+        with_3d = [k for k, t in enumerate(tracks) if t.rel is not None and t.root is not None]
+        residuals = None if xy is None else np.full(cost.shape, np.inf)
+        if xy is not None and with_3d:
+            rel = np.stack([tracks[k].rel for k in with_3d])
+            roots, residual = pose_fit(rel, np.asarray(xy)[people], seen)
+            expected = np.stack(
+                [
+                    tracks[k].root + tracks[k].root_velocity * (stamp - tracks[k].stamp)
+                    for k in with_3d
+                ]
+            )
+            unit = 0.3 + 0.15 * np.abs(expected[:, 2:3])
+            distance = np.linalg.norm(roots - expected[:, None], axis=-1) / unit
+            # The fitted root means something only where the track's pose fits the person's 2D
+            # (a pose lifted from a few joints does not fit anyone): there the root is gated;
+            # elsewhere the pair pays the gate's cost, plus the residual's.
+            fits = residual <= FIT_FOR_ROOT
+            extra = np.where(
+                fits,
+                np.where(distance <= self.max_root_distance, 0.3 * distance, np.inf),
+                0.3 * self.max_root_distance,
+            )
+            extra = extra + 0.5 * np.minimum(residual, 1.0)
+            cost[with_3d] += np.where(enough[with_3d], extra, UNMEASURED_3D_COST)
+            residuals[with_3d] = residual
+        return cost, residuals
 
     def _new_id(self, taken):
         """The next integer no track, no person of this frame and no detector has used."""
@@ -235,15 +448,22 @@ class PersonTracker:
         self._next_id += 1
         return self._next_id - 1
 
-    def commit(self, state, model_poses=None):
+    def commit(self, state, model_poses=None, poses=None, roots=None, root_velocities=None):
         """Record the frame: tracks move to the people's keypoints (and their lifted poses,
-        Lifter's ``model_poses``, the next warm starts); stale tracks are dropped."""
+        Lifter's ``model_poses``, the next warm starts; ``poses`` (N, 17, 3) metres for the 3D
+        cost, with ``roots`` (N, 3) and ``root_velocities`` (N, 3) from a motion filter where
+        there is one); stale tracks are dropped."""
         if self._went_back(state.stamp):
             self.reset()
         self.frame += 1
         self.tracks = self._live_tracks(state.stamp)
         for i, track_id in enumerate(state.ids):
             pose = None if model_poses is None else np.array(model_poses[i], dtype=np.float64)
+            rel = root = root_velocity = None
+            if poses is not None:
+                rel = poses[i] - poses[i, :1]
+                root = poses[i, 0] if roots is None else roots[i]
+                root_velocity = np.zeros(3) if root_velocities is None else root_velocities[i]
             track = self.tracks.get(track_id)
             seen = state.seen[i]
             if state.from_detector[i]:
@@ -258,16 +478,31 @@ class PersonTracker:
                     self.frame,
                     bool(state.from_detector[i]),
                     pose,
+                    rel,
+                    root,
+                    root_velocity,
                 )
                 continue
             dt = state.stamp - track.stamp
             both = seen & track.seen
-            if dt > 0 and both.any():
-                track.velocity = (state.uv[i][both].mean(0) - track.uv[both].mean(0)) / dt
-            # Joints unseen now keep their last position, so a brief occlusion still matches.
-            track.uv = np.where(seen[:, None], state.uv[i], track.uv)
+            shift = track.velocity * max(dt, 0.0)  # the track's predicted motion since
+            if dt > 0 and both.sum() >= MIN_JOINTS_FOR_VELOCITY:
+                # The centroid of the joints seen in both: the same joints, so an occlusion that
+                # hides some of them does not move it. Averaged with the previous estimate
+                # (2D noise on a few joints), restarted after a long gap.
+                measured = (state.uv[i][both].mean(0) - track.uv[both].mean(0)) / dt
+                shift = measured * dt
+                old = dt <= self.warm_gap and track.frame == self.frame - 1
+                velocity = 0.5 * (measured + track.velocity) if old else measured
+                limit = MAX_SPEED_DIAGONALS * _diagonal(track.uv, track.seen)
+                speed = np.linalg.norm(velocity)
+                track.velocity = velocity * min(1.0, limit / speed) if speed > 0 else velocity
+            # Joints unseen now move with the person from their last position, so that a person
+            # partly hidden for a while still matches on them.
+            track.uv = np.where(seen[:, None], state.uv[i], track.uv + shift)
             track.seen = seen | track.seen
             track.stamp, track.frame, track.pose = state.stamp, self.frame, pose
+            track.rel, track.root, track.root_velocity = rel, root, root_velocity
         self.stamp = state.stamp
 
     def _went_back(self, stamp):

@@ -21,8 +21,11 @@ Outputs (in the namespace): keypoints_2d, debug_image (debug_image:=true), poses
 pose_hypotheses, markers, /diagnostics.
 
 Camera images are large: the processes this launch starts get the Fast DDS profile
-config/fastdds_large_images.xml (dds_profile:=...), unless your environment already has DDS
-settings of its own. The camera driver must load the same profile (see the README).
+config/fastdds_shm_images.xml (a 16 MB shared-memory segment; default transports and discovery,
+so RViz, the ros2 CLI and drivers without it still see and talk to the pipeline), unless your
+environment already has DDS settings of its own. dds_profile:=... selects another file (e.g. the
+LARGE_DATA opt-in config/fastdds_large_images.xml), dds_profile:='' none. A camera driver that
+loads the same profile delivers whole images (see the README).
 """
 
 from launch import LaunchDescription
@@ -169,12 +172,15 @@ def generate_launch_description():
             ),
             DeclareLaunchArgument(
                 'dds_profile',
-                default_value=PathJoinSubstitution([share, 'config', 'fastdds_large_images.xml']),
-                description='Fast DDS XML profile for the processes this launch starts (camera '
-                'images '
-                'arrive whole); empty = Fast DDS defaults. Not applied when '
-                'FASTDDS_DEFAULT_PROFILES_FILE, FASTRTPS_DEFAULT_PROFILES_FILE or '
-                'FASTDDS_BUILTIN_TRANSPORTS is already set',
+                default_value=PathJoinSubstitution(
+                    [share, 'config', launch_support.DEFAULT_PROFILE]
+                ),
+                description='Fast DDS XML profile for the processes this launch starts (default: '
+                'a 16 MB shared-memory segment, so camera images arrive whole, with default '
+                'transports and discovery); fastdds_large_images.xml = LARGE_DATA (between '
+                'machines; participants without it no longer see the pipeline); empty = Fast '
+                'DDS defaults. Not applied when FASTDDS_DEFAULT_PROFILES_FILE, '
+                'FASTRTPS_DEFAULT_PROFILES_FILE or FASTDDS_BUILTIN_TRANSPORTS is already set',
             ),
             OpaqueFunction(
                 function=launch_support.dds_settings

@@ -224,8 +224,8 @@ LIFT_PARAMS_FILE = os.path.join(
 )
 _RUN_LIFT_NODE = '''
 import sys
-from gfpose_ros.ros.lift_node import main
-sys.exit(main())
+from gfpose_ros.ros.entry import lift
+sys.exit(lift())
 '''
 
 

@@ -20,8 +20,8 @@ PARAMS_FILE = os.path.join(ROOT, 'config', 'camera.yaml')
 NAMESPACE = '/camera_test'
 RUN_NODE = '''
 import sys
-from gfpose_ros.ros.camera_node import main
-sys.exit(main())
+from gfpose_ros.ros.entry import camera
+sys.exit(camera())
 '''
 
 
@@ -292,7 +292,7 @@ def test_two_processes_from_the_console_entry_points():
     args = ('--ros-args', '--params-file', PARAMS_FILE, '-r', f'__ns:={namespace}')
     camera_proc = PythonProcess(RUN_NODE, args=args + ('-p', 'image_reliability:=reliable'))
     lift_proc = PythonProcess(
-        'import sys\nfrom gfpose_ros.ros.lift_node import main\nsys.exit(main())', args=args
+        'import sys\nfrom gfpose_ros.ros.entry import lift\nsys.exit(lift())', args=args
     )
     try:
         with rclpy_context() as ctx:
@@ -315,3 +315,27 @@ def test_two_processes_from_the_console_entry_points():
     finally:
         camera_proc.stop()
         lift_proc.stop()
+
+
+def test_camera_mode_diagnostics_count_dropped_frames(pipeline):
+    """The in-process lift node gets each image's message info from the camera node, so its
+    /diagnostics count dropped frames from the driver's sequence numbers instead of saying
+    'unknown', and measure latency from the image's reception."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    camera, node = pipeline
+    statuses = []
+    sub = camera.create_subscription(
+        DiagnosticArray,
+        '/diagnostics',
+        lambda m: statuses.extend(s for s in m.status if 'gfpose_lift' in s.name),
+        10,
+    )
+    try:
+        assert camera.lift(photo('basketball1.png'))[0] is not None
+        camera.spin_until(lambda: len(statuses) >= 2, 10.0)
+        assert statuses, '\n'.join(node.stderr_lines[-20:])
+        values = {kv.key: kv.value for kv in statuses[-1].values}
+        assert values['frames dropped'].isdigit(), values
+    finally:
+        camera.destroy_subscription(sub)

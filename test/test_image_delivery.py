@@ -1,5 +1,5 @@
 """Camera images arrive: from a best-effort publisher in another process, as camera drivers
-publish, with the Fast DDS profile that camera.launch.py selects (config/fastdds_large_images.xml).
+publish, with the Fast DDS profile that camera.launch.py selects (config/fastdds_shm_images.xml).
 
 Without it, 640x480 rgb8 images at 30 Hz reach another process a few percent of the time on the
 development machine (`python -m gfpose_ros.tools.image_delivery_bench`); the profile is what makes
@@ -15,7 +15,7 @@ from ros_helpers import PythonProcess, import_gfpose_msgs, import_rclpy_or_skip,
 pytestmark = pytest.mark.ros  # starts DDS participants or node processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROFILE = os.path.join(ROOT, 'config', 'fastdds_large_images.xml')
+PROFILE = os.path.join(ROOT, 'config', 'fastdds_shm_images.xml')
 GOAL = 0.95  # delivered fraction at 30 Hz
 
 # A camera driver: basketball1.png (640x480 rgb8) and its camera_info, best effort (sensor-data
@@ -51,11 +51,13 @@ print('done', flush=True)
 '''
 
 
-def test_best_effort_images_at_30_hz_arrive_with_the_shipped_profile():
+@pytest.mark.parametrize('profile', ['shm', 'large_data'])
+def test_best_effort_images_at_30_hz_arrive_with_the_shipped_profiles(profile):
+    """The default (a larger shared-memory segment) and the LARGE_DATA opt-in."""
     import_rclpy_or_skip()
     from gfpose_ros.tools.image_delivery_bench import measure
 
-    result = measure(640, 480, rate=30.0, frames=90, profile='shipped')
+    result = measure(640, 480, rate=30.0, frames=90, profile=profile)
     assert result['delivered'] >= GOAL, result
 
 
@@ -75,7 +77,7 @@ def test_camera_pipeline_gets_every_frame_of_a_best_effort_driver(ros_env):
     namespace, frames = '/image_delivery_test', 25
     env = dict(ros_env, FASTDDS_DEFAULT_PROFILES_FILE=PROFILE)
     pipeline = PythonProcess(
-        'import sys\nfrom gfpose_ros.ros.camera_node import main\nsys.exit(main())',
+        'import sys\nfrom gfpose_ros.ros.entry import camera\nsys.exit(camera())',
         env=env,
         args=(
             '--ros-args',

@@ -68,7 +68,7 @@ def test_a_deactivated_node_lifts_and_publishes_nothing(node):
     published = []
     assert node.lift_frame(msg) is False  # unconfigured
     node.trigger_configure()
-    node.publish = lambda header, ids, result: published.append(len(ids))
+    node.publish = lambda header, ids, result, *rest: published.append(len(ids))
     backend = node.lifter.backend = RecordingBackend(node.lifter.backend)
     node.on_camera_info(info)
     assert node.lift_frame(msg) is False  # configured, not active
@@ -92,7 +92,7 @@ def test_parameters_set_while_streaming_apply_between_frames(node):
     frames = []  # (graph batch, hypotheses published) of each frame
     backend = node.lifter.backend = RecordingBackend(node.lifter.backend)
 
-    def publish(header, ids, result):
+    def publish(header, ids, result, *rest):
         frames.append((backend.batches[-1], result.hypotheses.shape[1]))
 
     node.publish = publish

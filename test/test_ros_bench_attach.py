@@ -25,7 +25,7 @@ TOPICS = {
     'camera_info': '/cam/info',
     'poses_3d': '/people/poses',
 }
-RUN_LIFT = 'import sys\nfrom gfpose_ros.ros.lift_node import main\nsys.exit(main())'
+RUN_LIFT = 'import sys\nfrom gfpose_ros.ros.entry import lift\nsys.exit(lift())'
 
 
 def bench(*args, timeout=120):
@@ -143,3 +143,14 @@ def test_bench_attach_says_when_no_node_is_there():
     )
     assert run.returncode == 1
     assert 'no node subscribes to /nobody/keypoints' in run.stderr
+
+
+def test_bench_attach_refuses_depth_with_one_line():
+    """--depth renders and publishes depth for a node the bench starts; with --attach it is refused
+    in one line (exit 2), before any DDS participant exists, so no profile is ever changed."""
+    import_rclpy_or_skip()
+    result = bench('--depth', timeout=60)
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and '--attach' in lines[0] and 'Traceback' not in result.stderr, lines
+    assert 'Fast DDS profile' not in result.stdout, result.stdout

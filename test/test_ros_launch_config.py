@@ -219,24 +219,31 @@ def test_rviz_with_a_broken_install_is_not_started(monkeypatch, tmp_path):
 # ------------------------------------------------------------------ DDS settings for camera images
 
 
-def test_camera_launch_selects_the_large_image_profile_unless_the_user_has_dds_settings(
-    monkeypatch,
-):
+def test_camera_launch_sets_one_profile_variable_unless_the_user_has_dds_settings(monkeypatch):
+    """The default is the shared-memory profile, in the one variable the running Fast DDS reads:
+    setting both made Fast DDS 3 log a deprecation warning and "XMLPARSER Error: Error adding
+    profile" (the file loaded twice)."""
+    from gfpose_ros.ros import launch_support
     from gfpose_ros.ros.launch_support import USER_DDS_VARIABLES, dds_environment
 
-    profile = os.path.join(ROOT, 'config', 'fastdds_large_images.xml')
-    variables, _ = dds_environment(profile, environ={})
-    assert variables == {
-        'FASTDDS_DEFAULT_PROFILES_FILE': profile,
-        'FASTRTPS_DEFAULT_PROFILES_FILE': profile,
-    }
+    profile = os.path.join(ROOT, 'config', launch_support.DEFAULT_PROFILE)
+    for distro, variable in (
+        ('kilted', 'FASTDDS_DEFAULT_PROFILES_FILE'),
+        ('rolling', 'FASTDDS_DEFAULT_PROFILES_FILE'),
+        ('jazzy', 'FASTRTPS_DEFAULT_PROFILES_FILE'),
+        ('humble', 'FASTRTPS_DEFAULT_PROFILES_FILE'),
+    ):
+        assert dds_environment(profile, environ={'ROS_DISTRO': distro})[0] == {variable: profile}
+    # These wheels (no ROS_DISTRO) carry Fast DDS 3.
+    assert dds_environment(profile, environ={})[0] == {'FASTDDS_DEFAULT_PROFILES_FILE': profile}
     for own in USER_DDS_VARIABLES:
         variables, message = dds_environment(profile, environ={own: '/etc/my_dds.xml'})
         assert variables == {} and own in message and 'keeping your DDS settings' in message
     assert dds_environment('', environ={})[0] == {}
 
-    # Through the launch file: the environment is set before the nodes start.
-    for name in USER_DDS_VARIABLES:
+    # Through the launch file: the default argument is the shared-memory profile, and the
+    # environment is set before the nodes start.
+    for name in USER_DDS_VARIABLES + ('ROS_DISTRO',):
         monkeypatch.delenv(name, raising=False)
     _stub_launch_modules(monkeypatch)
     entities = (
@@ -244,26 +251,55 @@ def test_camera_launch_selects_the_large_image_profile_unless_the_user_has_dds_s
         .generate_launch_description()
         .args[0]
     )
+    [argument] = [e for e in entities if e.args and e.args[0] == 'dds_profile']
+    assert argument.kwargs['default_value'].args[0][-1] == 'fastdds_shm_images.xml'
     dds, pipeline = (
         opaque_function(entities, 'dds_settings'),
         opaque_function(entities, 'pipeline'),
     )
     assert entities.index(dds) < entities.index(pipeline)
     actions = dds.kwargs['function']({'dds_profile': profile})
-    assert {a.args for a in actions} == {
-        ('FASTDDS_DEFAULT_PROFILES_FILE', profile),
-        ('FASTRTPS_DEFAULT_PROFILES_FILE', profile),
-    }
+    assert [a.args for a in actions] == [('FASTDDS_DEFAULT_PROFILES_FILE', profile)]
 
 
-def test_shipped_dds_profile_is_a_participant_profile_only():
-    """It may change transports only: QoS stays the code's (the camera node's depth-1 best
-    effort)."""
+def _profiles(name):
     import xml.etree.ElementTree as ET
 
     ns = {'dds': 'http://www.eprosima.com'}
-    root = ET.parse(os.path.join(ROOT, 'config', 'fastdds_large_images.xml')).getroot()
-    profiles = root.find('dds:profiles', ns)
+    return ET.parse(os.path.join(ROOT, 'config', name)).getroot().find('dds:profiles', ns), ns
+
+
+def test_default_dds_profile_only_enlarges_shared_memory():
+    """Transports only (QoS stays the code's): shared memory with a larger segment, plus UDPv4 as
+    Fast DDS's defaults have it, and no discovery settings, so participants without the profile
+    still discover the pipeline (test_process_behaviour.py checks it over DDS)."""
+    profiles, ns = _profiles('fastdds_shm_images.xml')
+    assert [child.tag.split('}')[1] for child in profiles] == [
+        'transport_descriptors',
+        'participant',
+    ]
+    kinds = {
+        d.find('dds:transport_id', ns).text: d
+        for d in profiles.findall('dds:transport_descriptors/dds:transport_descriptor', ns)
+    }
+    assert sorted(d.find('dds:type', ns).text for d in kinds.values()) == ['SHM', 'UDPv4']
+    [shm] = [d for d in kinds.values() if d.find('dds:type', ns).text == 'SHM']
+    assert int(shm.find('dds:segment_size', ns).text) >= 8 * 2**20  # a few 720p rgb8 images
+    participant = profiles.find('dds:participant', ns)
+    assert participant.get('is_default_profile') == 'true'
+    rtps = participant.find('dds:rtps', ns)
+    assert sorted(child.tag.split('}')[1] for child in rtps) == [
+        'useBuiltinTransports',
+        'userTransports',
+    ]
+    assert sorted(t.text for t in rtps.findall('dds:userTransports/dds:transport_id', ns)) == (
+        sorted(kinds)
+    )
+
+
+def test_large_data_profile_is_a_participant_profile_only():
+    """The opt-in for images between machines: it may change transports only."""
+    profiles, ns = _profiles('fastdds_large_images.xml')
     assert [child.tag.split('}')[1] for child in profiles] == ['participant']
     participant = profiles.find('dds:participant', ns)
     assert participant.get('is_default_profile') == 'true'

@@ -186,6 +186,9 @@ def test_tracking_is_a_setting_of_the_one_path(pipeline):
     assert frame.ids == [None, None] and frame.tracks is None
     pipeline.lifter.settings = LiftSettings(tracking=True)
     first = pipeline.lift_frame(people, K, 1.0)
+    # The fake graph's fixed pose does not fit these keypoints, which would (rightly) replace
+    # the warm starts by cold ones (tracking.PersonTracker.warm_gate): not what this test is about.
+    pipeline.tracker.warm_gate = np.inf
     second = pipeline.lift_frame(people, K, 1.0 + 1 / 30)
     assert first.ids == second.ids == [0, 1]  # stable track ids for people sent without one
     cold, warm = pipeline.lifter.backend, pipeline.lifter.warm_backend()
@@ -201,6 +204,7 @@ def test_a_settings_swap_applies_whole_to_the_next_frame_and_restarts_tracks(pip
     b = pipeline.lift_frame(people, K, 1 / 30)
     assert a.result.hypotheses.shape[1] == 5 and b.result.hypotheses.shape[1] == 7
     assert b.tracks.previous == [None]  # a tracking setting changed: the tracks start over
+    pipeline.tracker.warm_gate = np.inf  # the fake graph's pose does not fit the 2D
     c = pipeline.lift_frame(people, K, 2 / 30)
     assert c.tracks.previous[0] is not None and c.ids == b.ids
     with pytest.raises(SettingsError, match='max_people'):
@@ -218,3 +222,21 @@ def test_an_empty_frame_needs_no_camera_and_a_bad_one_raises(pipeline):
     few = [p._replace(confidence=np.where(np.arange(17) < 2, 1.0, 0.0)) for p in people]
     frame = pipeline.lift_frame(few, K, 0.0)  # skipped with a reason, not an error
     assert frame.ids == [] and frame.skipped[0][0] == 'min_joints'
+
+
+def test_with_nothing_measuring_size_a_person_gets_the_population_stature(pipeline):
+    from gfpose_ros.settings import POPULATION_STATURE
+    from gfpose_ros.skeleton import stature
+
+    people, K = frame_people([0])
+    network = stature(pipeline.lifter.backend.pose.astype(np.float64))
+    for settings, expected in (
+        (LiftSettings(tracking=False), POPULATION_STATURE),
+        (LiftSettings(tracking=False, population_size=False), network),
+        (LiftSettings(tracking=False, person_height=1.9), 1.9),
+    ):
+        pipeline.lifter.settings = settings
+        result = pipeline.lift_frame(people, K, 0.0).result
+        hypotheses = result.hypotheses - result.hypotheses[:, :, :1]
+        assert abs(stature(hypotheses).mean() - expected) < 1e-6, settings
+    assert abs(network - POPULATION_STATURE) > 0.1  # the check above can tell them apart

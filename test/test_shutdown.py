@@ -24,17 +24,18 @@ pytestmark = pytest.mark.ros  # starts DDS participants or node processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAMERA_PARAMS_FILE = os.path.join(ROOT, 'config', 'camera.yaml')
-DDS_PROFILE = os.path.join(ROOT, 'config', 'fastdds_large_images.xml')
+DDS_PROFILE = os.path.join(ROOT, 'config', 'fastdds_shm_images.xml')
 TRIALS = 10  # SIGINT trials per node (a SIGTERM trial comes on top)
 SECOND_SIGNAL_DELAY = 0.15  # what ros2 launch leaves between its two SIGINTs (0.1-0.2 s)
 # Generous against a loaded 2-core CI machine; the measured times are printed (pytest -s).
 MAX_EXIT_SECONDS = 1.0
 STDERR_PROBLEMS = ('Traceback', 'Error', 'exception', 'Exception')
 
+# As the console entry points run it (gfpose_ros/ros/entry.py: lift_node -> lift, ...).
 RUN_NODE = '''
 import sys
-from gfpose_ros.ros.{module} import main
-sys.exit(main())
+from gfpose_ros.ros import entry
+sys.exit(getattr(entry, '{module}'.split('_')[0])())
 '''
 
 # Publishes frames to every namespace given, at RATE Hz, best effort like a driver, and prints

@@ -157,3 +157,131 @@ def test_eval_tracking_rejects_bad_arguments_with_one_line(tmp_path, run_gfpose,
     result = run_gfpose("eval-tracking", *args, "--out", tmp_path / "x.json")
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# --- tracking never makes a pose worse (issue 18) ----------------------------------------------
+
+from gfpose_ros.camera import project  # noqa: E402
+from gfpose_ros.tracking import optimal_assignment  # noqa: E402
+
+
+def test_a_far_and_a_near_person_do_not_swap_on_scale():
+    """The 2D scale gate: at the same place, a person twice the size is not the same track."""
+    tracker = PersonTracker()
+    first = tracker.update(*frame((300, 200)), stamp=0.0).ids
+    big = np.stack([person(300, 200, height=340.0)])
+    state = tracker.update(big, np.ones((1, 17), bool), stamp=1 / 30)
+    assert state.ids != first and not state.continuing.any()
+    assert optimal_assignment(np.array([[0.1]]), 1.0) == [(0, 0)]
+
+
+@pytest.fixture(scope="module")
+def lift_pipeline():
+    import torch
+
+    from gfpose_ros.lifter import Lifter
+    from gfpose_ros.pipeline import FramePipeline
+    from gfpose_ros.settings import BackendSpec, LiftSettings
+
+    torch.set_num_threads(1)
+    return FramePipeline(
+        Lifter(BackendSpec(backend="torch"), LiftSettings(num_hypotheses=10), seed=0)
+    )
+
+
+@pytest.fixture(scope="module")
+def people_clips():
+    from gfpose_ros.evaluation.eval_tracking import make_clips
+
+    return make_clips(clips=2, people=(3,), frames=40, noise=0.01, seed=3)
+
+
+def unrelated_frames(clips, count, rng, change_camera):
+    """Frames of one person each, every one another person (clip, person, time far apart), near
+    the image centre; with ``change_camera`` each from other intrinsics."""
+    frames = []
+    for k in range(count):
+        clip = clips[k % len(clips)]
+        p = (k // len(clips)) % clip["uv"].shape[1]
+        t = int(rng.integers(len(clip["uv"])))
+        pose = clip["poses_3d"][t, p]
+        K = clip["intrinsics"].copy()
+        if change_camera:
+            K[0, 0] = K[1, 1] = K[0, 0] * rng.uniform(0.8, 1.2)
+        # The root at the image centre whatever the camera.
+        K[0, 2] = 640 - K[0, 0] * pose[0, 0] / pose[0, 2]
+        K[1, 2] = 360 - K[1, 1] * pose[0, 1] / pose[0, 2]
+        frames.append((project(pose, K), np.ones(17), K, pose))
+    return frames
+
+
+def lift_stream(pipeline, frames, settings, noise, frame_ids):
+    from gfpose_ros.selection import people_from_arrays
+
+    pipeline.lifter.settings = settings
+    pipeline.reset()
+    out = []
+    for k, (uv, conf, K, _) in enumerate(frames):
+        f = pipeline.lift_frame(
+            people_from_arrays(uv[None], conf[None]),
+            K,
+            k / 30,
+            noise=noise[k],
+            frame_id=frame_ids[k],
+        )
+        out.append((f.result.poses[0], f))
+    return out
+
+
+@pytest.mark.parametrize("change_camera", [True, False])
+def test_unrelated_frames_tracked_within_5_percent_of_independent(
+    lift_pipeline, people_clips, change_camera
+):
+    """Every frame another person near the image centre: tracking must not carry one person's
+    pose or position into the next (the camera changes, or the 2D shape does not fit)."""
+    rng = np.random.default_rng(0)
+    frames = unrelated_frames(people_clips, 24, rng, change_camera)
+    noise = rng.standard_normal((len(frames), 1, 10, 51)).astype(np.float32)
+    ids = [f"cam{k}" if change_camera else "cam" for k in range(len(frames))]
+    settings = lift_pipeline.lifter.settings
+    independent = lift_stream(lift_pipeline, frames, settings.replace(tracking=False), noise, ids)
+    tracked = lift_stream(lift_pipeline, frames, settings.replace(tracking=True), noise, ids)
+    truth = np.stack([f[3] for f in frames])
+
+    def errors(run):
+        poses = np.stack([p for p, _ in run])
+        rel = np.linalg.norm((poses - poses[:, :1]) - (truth - truth[:, :1]), axis=-1).mean()
+        return rel, np.linalg.norm(poses[:, 0] - truth[:, 0], axis=-1).mean()
+
+    (mpjpe_i, root_i), (mpjpe_t, root_t) = errors(independent), errors(tracked)
+    assert mpjpe_t <= 1.05 * mpjpe_i, (mpjpe_t, mpjpe_i)
+    assert root_t <= 1.05 * root_i, (root_t, root_i)
+    if change_camera:  # a new camera ends every track: each frame is a new, cold person
+        assert all(not f.tracks.continuing.any() for _, f in tracked[1:])
+        np.testing.assert_allclose(
+            np.stack([p for p, _ in tracked]), np.stack([p for p, _ in independent])
+        )
+
+
+def test_an_abrupt_change_recovers_within_one_frame(lift_pipeline, people_clips):
+    """A tracked person, then another one in the same place (a swap): the swapped frame starts
+    cold (restarted) and equals the independent lift of that frame."""
+    rng = np.random.default_rng(1)
+    clip = people_clips[0]
+    K = clip["intrinsics"]
+    frames = [
+        (clip["uv"][t, 0], clip["confidence"][t, 0], K, clip["poses_3d"][t, 0]) for t in range(8)
+    ]
+    other = people_clips[1]["poses_3d"][20, 1].copy()
+    other += clip["poses_3d"][8, 0, 0] - other[0]  # the other person's pose at the same place
+    frames.append((project(other, K), np.ones(17), K, other))
+    noise = rng.standard_normal((len(frames), 1, 10, 51)).astype(np.float32)
+    ids = ["cam"] * len(frames)
+    settings = lift_pipeline.lifter.settings
+    tracked = lift_stream(lift_pipeline, frames, settings.replace(tracking=True), noise, ids)
+    independent = lift_stream(lift_pipeline, frames, settings.replace(tracking=False), noise, ids)
+    last = tracked[-1][1]
+    assert last.tracks.restarted[0] or not last.tracks.continuing[0]
+    assert last.tracks.previous[0] is None and not last.motion.known[0]
+    np.testing.assert_allclose(tracked[-1][0], independent[-1][0], atol=1e-6)
+    assert tracked[3][1].tracks.previous[0] is not None  # before the swap: warm starts

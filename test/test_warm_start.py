@@ -183,9 +183,13 @@ def test_no_previous_pose_is_exactly_the_cold_path(lifter, clip):
         again = lifter.lift(uv, conf, K, noise=noise, previous=previous)
         np.testing.assert_array_equal(again.poses, plain.poses)
         np.testing.assert_array_equal(again.hypotheses, plain.hypotheses)
-    # model_poses is the answer root-relative in the model's units (POSE_SCALE = 0.3 m).
+    # model_poses is the answer root-relative in the model's units (POSE_SCALE = 0.3 m), before
+    # the answer was scaled to the population's stature: the same pose up to one scale a person.
     rel = plain.poses - plain.poses[:, :1]
-    np.testing.assert_allclose(plain.model_poses.reshape(2, 17, 3) * 0.3, rel)
+    model = plain.model_poses.reshape(2, 17, 3) * 0.3
+    scale = (rel * model).sum((1, 2)) / (model * model).sum((1, 2))
+    np.testing.assert_allclose(model * scale[:, None, None], rel, atol=1e-9)
+    assert (abs(scale - 1) < 0.2).all()
 
 
 def test_tracked_lifting_makes_one_backend_call_per_frame(lifter, clip):
@@ -228,7 +232,7 @@ def test_warm_starts_cut_jitter_on_a_heldout_clip(lifter, clip):
         ("tracked", lifter.settings.replace(tracking=True)),
         ("smoothed", lifter.settings.replace(tracking=True, smooth_poses=True)),
     ):
-        poses, ids, evaluations, _ = lift_clip(
+        poses, ids, evaluations, _, _ = lift_clip(
             pipeline, clip, np.random.default_rng(1), 30.0, settings
         )
         truth = clip["poses_3d"]

@@ -17,7 +17,7 @@ import torch
 from ..training import data
 from ..lifter import Lifter
 from ..settings import BackendSpec, LiftSettings
-from ..skeleton import BODY_PARTS, JOINT_NAMES, NUM_JOINTS, bone_lengths
+from ..skeleton import BODY_PARTS, JOINT_NAMES, NUM_JOINTS, PARENTS, bone_lengths
 from ..training.sources import load_source
 
 
@@ -230,6 +230,42 @@ def joint_offsets(pred, gt):
     return (pred - pred[..., :1, :]) - (gt - gt[..., :1, :])
 
 
+def ray_components(poses, rays_from):
+    """|bone . ray| and |bone x ray| (..., 16) of each bone of ``poses`` (..., 17, 3), camera
+    frame: along and across the camera ray through the bone's midpoint in ``rays_from`` (the
+    ground truth, so prediction and truth are split on the same rays)."""
+    bones = poses[..., 1:, :] - poses[..., PARENTS[1:], :]
+    middle = 0.5 * (rays_from[..., 1:, :] + rays_from[..., PARENTS[1:], :])
+    ray = middle / np.linalg.norm(middle, axis=-1, keepdims=True)
+    along = (bones * ray).sum(-1)
+    across = np.linalg.norm(bones - along[..., None] * ray, axis=-1)
+    return np.abs(along), across
+
+
+def body_metrics(poses, gt, error, spread):
+    """Size, flattening and calibration of the spread, over the frames given:
+
+    - limb_length_ratio: median predicted / true length of thighs, shins, upper and forearms;
+    - bone_along_ray_ratio and bone_across_ray_ratio: predicted / true bone components along and
+      across the camera ray (summed over bones and frames); along < across means limbs
+      flattened toward the image plane (the depth ambiguity averaged away);
+    - error_to_spread_ratio: mean joint error / mean published spread (joint_std), 1 when the
+      spread is calibrated; within_two_spread: the share of joints whose error is at most twice
+      their spread (0.99 for a calibrated isotropic Gaussian spread)."""
+    along, across = ray_components(poses, gt)
+    gt_along, gt_across = ray_components(gt, gt)
+    joints = error[:, 1:], spread[:, 1:]  # the root's spread and error are 0 by construction
+    return {
+        "limb_length_ratio": float(
+            np.median(bone_lengths(poses)[:, LIMB_BONES] / bone_lengths(gt)[:, LIMB_BONES])
+        ),
+        "bone_along_ray_ratio": float(along.sum() / gt_along.sum()),
+        "bone_across_ray_ratio": float(across.sum() / gt_across.sum()),
+        "error_to_spread_ratio": float(joints[0].mean() / max(joints[1].mean(), 1e-9)),
+        "within_two_spread": float((joints[0] <= 2 * joints[1]).mean()),
+    }
+
+
 def joint_errors(pred, gt):
     """Root-relative per-joint errors (..., 17), same unit as the input."""
     return np.linalg.norm(joint_offsets(pred, gt), axis=-1)
@@ -247,6 +283,7 @@ def evaluate(
     sampler="ddim",
     log=print,
     keypoint_noise=None,
+    population_size=True,
 ):
     sample = load_eval_file(path)
     if max_frames and max_frames < len(sample["poses_3d"]):
@@ -260,6 +297,7 @@ def evaluate(
         "backend": backend,
         "sampler": sampler,
         "aggregation": aggregation,
+        "population_size": population_size,
         "runs": [],
     }
     for steps in steps_list:
@@ -277,6 +315,7 @@ def evaluate(
                     num_hypotheses=h,
                     aggregation=aggregation,
                     confidence_threshold=1e-6,
+                    population_size=population_size,
                     **({} if keypoint_noise is None else {"keypoint_noise": keypoint_noise}),
                 ),
             )
@@ -335,10 +374,7 @@ def summarize(outputs, sample, steps, h, elapsed):
         "completed_joint_spread_mm": float(spread[masked].mean() * 1000) if masked.any() else None,
         "observed_joint_spread_mm": float(spread[observed].mean() * 1000),
         "root_error_mm": float(np.linalg.norm(poses[:, 0] - gt[:, 0], axis=-1).mean() * 1000),
-        # Body size: predicted / true length of thighs, shins, upper arms and forearms.
-        "limb_length_ratio": float(
-            np.median(bone_lengths(poses)[:, LIMB_BONES] / bone_lengths(gt)[:, LIMB_BONES])
-        ),
+        **body_metrics(poses, gt, err / 1000, spread),
         "ms_per_frame": 1000 * elapsed / len(gt),
     }
     # Per group (activity), and per source: the group label's prefix before the first "_".
@@ -352,6 +388,7 @@ def summarize(outputs, sample, steps, h, elapsed):
                 "mpjpe_mm": float(err[sel].mean()),
                 "pmpjpe_mm": float(pa[sel].mean()),
                 "depth_error_mm": float(depth[sel, 1:].mean()),
+                **body_metrics(poses[sel], gt[sel], err[sel] / 1000, spread[sel]),
             }
     run["joints"] = {
         name: {
@@ -360,6 +397,9 @@ def summarize(outputs, sample, steps, h, elapsed):
             "observed_mpjpe_mm": float(err[observed[:, j], j].mean())
             if observed[:, j].any()
             else None,
+            "error_to_spread_ratio": float(
+                err[:, j].mean() / 1000 / max(spread[:, j].mean(), 1e-9)
+            ),
         }
         for j, name in enumerate(JOINT_NAMES)
         if j > 0
@@ -447,13 +487,16 @@ def breakdown_tables(run):
     lines = [
         f"Per source ({run['steps']} steps x {run['hypotheses']} hypotheses):",
         "",
-        "| source | views | MPJPE | P-MPJPE | depth error |",
-        "|---|---|---|---|---|",
+        "| source | views | MPJPE | P-MPJPE | depth error | limb length ratio | bone along / "
+        "across the ray | error / spread | within 2 spreads |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, v in sorted(sources.items(), key=lambda kv: -kv[1]["mpjpe_mm"]):
         lines.append(
             f"| {label} | {v['frames']} | {v['mpjpe_mm']:.1f} | {v['pmpjpe_mm']:.1f} | "
-            f"{v['depth_error_mm']:.1f} |"
+            f"{v['depth_error_mm']:.1f} | {v['limb_length_ratio']:.3f} | "
+            f"{v['bone_along_ray_ratio']:.2f} / {v['bone_across_ray_ratio']:.2f} | "
+            f"{v['error_to_spread_ratio']:.2f} | {100 * v['within_two_spread']:.0f}% |"
         )
     lines.append(
         "| **mean over sources** | {} | {:.1f} | {:.1f} | {:.1f} |".format(
@@ -480,12 +523,15 @@ def breakdown_tables(run):
         "",
         "Per joint (root-relative; depth = along the camera's viewing axis):",
         "",
-        "| joint | MPJPE | depth error | MPJPE where observed |",
-        "|---|---|---|---|",
+        "| joint | MPJPE | depth error | MPJPE where observed | error / spread |",
+        "|---|---|---|---|---|",
     ]
     for name, v in run["joints"].items():
         observed = "-" if v["observed_mpjpe_mm"] is None else f"{v['observed_mpjpe_mm']:.1f}"
-        lines.append(f"| {name} | {v['mpjpe_mm']:.1f} | {v['depth_error_mm']:.1f} | {observed} |")
+        lines.append(
+            f"| {name} | {v['mpjpe_mm']:.1f} | {v['depth_error_mm']:.1f} | {observed} | "
+            f"{v['error_to_spread_ratio']:.2f} |"
+        )
     return "\n".join(lines)
 
 

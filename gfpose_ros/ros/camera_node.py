@@ -21,6 +21,7 @@ with status 0, after the frame in flight: see run_nodes in node_tools.py.
 
 import sys
 import threading
+import time
 
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -31,9 +32,10 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from gfpose_msgs.msg import Keypoints2DArray
 from gfpose_ros.settings import LiftSettings
-from gfpose_ros.detect import DETECTORS, create_detector, draw_people
+from gfpose_ros.detect import DETECTORS, create_detector, detector_source, draw_people
 
 from .conversions import keypoints_msg
+from .entry import process_age
 from .image_conversion import ImageError, image_msg, image_to_rgb
 from .node_tools import (
     WARN_PERIOD,
@@ -175,6 +177,7 @@ class CameraNode(GfposeLifecycleNode):
     # ------------------------------------------------------------ lifecycle
 
     def on_configure(self, state):
+        started = time.monotonic()
         value = {name: self.get_parameter(name).value for name in PARAMETERS}
         try:
             self.detector = create_detector(
@@ -188,7 +191,11 @@ class CameraNode(GfposeLifecycleNode):
             self.get_logger().error(f'configure failed: {type(exc).__name__}: {exc}')
             self.detector = None
             return TransitionCallbackReturn.FAILURE
-        self.get_logger().info(f'detector {value["detector"]} ({self.detector.layout} keypoints)')
+        self.get_logger().info(
+            f'detector {value["detector"]} ({self.detector.layout} keypoints; '
+            f'{detector_source(value["detector"], value["onnx_model_path"])}); configured in '
+            f'{time.monotonic() - started:.1f} s ({process_age():.1f} s after the process started)'
+        )
         self._pubs = {
             'keypoints': self.create_lifecycle_publisher(Keypoints2DArray, 'keypoints_2d', 10),
             'debug': self.create_lifecycle_publisher(
@@ -246,12 +253,16 @@ class CameraNode(GfposeLifecycleNode):
     def on_camera_info(self, msg):
         self.camera_size = (msg.width, msg.height)
 
-    def on_image(self, msg):
+    def on_image(self, msg, message_info):
+        # message_info (the image publisher's sequence number, the reception time) goes on to an
+        # in-process lift node: its /diagnostics then count the images that never became poses
+        # (replaced in the depth-1 image queue, lost in transit, or skipped here) as dropped, and
+        # measure latency from the image's reception, detection included.
         with self._frame_lock:
             if self._subs:  # an image taken just before a deactivation is dropped
-                self._process_image(msg)
+                self._process_image(msg, message_info)
 
-    def _process_image(self, msg):
+    def _process_image(self, msg, message_info=None):
         self.frames_in += 1
         try:
             image = image_to_rgb(msg)
@@ -287,7 +298,7 @@ class CameraNode(GfposeLifecycleNode):
         )
         self._pubs['keypoints'].publish(out)
         if self.lift_target is not None:
-            self.lift_target.lift_frame(out)
+            self.lift_target.lift_frame(out, message_info)
         if self.get_parameter('publish_debug_image').value:
             threshold = self.debug_confidence_threshold()
             self._pubs['debug'].publish(

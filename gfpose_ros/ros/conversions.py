@@ -7,7 +7,7 @@ outputs; the demo, the benchmark and the tests use the opposite pair.
 import array
 
 import numpy as np
-from geometry_msgs.msg import Point
+from geometry_msgs.msg import Point, Vector3
 from sensor_msgs.msg import CameraInfo
 
 from gfpose_msgs.msg import (
@@ -111,32 +111,46 @@ def camera_info_msg(header, K, width, height):
 # ---------------------------------------------------------------- poses out
 
 
-def poses_msg(header, ids, result):
-    """Pose3DArray from a LiftResult; ``ids`` are the people's input ids, in result order."""
+def poses_msg(header, ids, result, motion=None):
+    """Pose3DArray from a LiftResult; ``ids`` are the people's input ids, in result order;
+    ``motion`` a motion.MotionArrays in result order (pipeline.FrameResult.motion), or None:
+    every velocity unknown."""
     msg = Pose3DArray(header=header, layout=OUTPUT_LAYOUT, joint_names=list(JOINT_NAMES))
-    for person_id, pose, std, observed, confidence, position in zip(
-        ids,
-        result.poses,
-        result.joint_std,
-        result.observed,
-        result.confidence,
-        result.position_source,
+    for i, (person_id, pose, std, observed, confidence, position) in enumerate(
+        zip(
+            ids,
+            result.poses,
+            result.joint_std,
+            result.observed,
+            result.confidence,
+            result.position_source,
+        )
     ):
         source = np.where(observed, Person3D.SOURCE_OBSERVED, Person3D.SOURCE_COMPLETED).astype(
             np.uint8
         )
-        msg.people.append(
-            Person3D(
-                id=person_id,
-                joints=[Point(x=float(x), y=float(y), z=float(z)) for x, y, z in pose],
-                joint_std=float32_array(std),
-                joint_source=array.array('B', source.tobytes()),
-                confidence=float(confidence),
-                position_source=Person3D.POSITION_DEPTH
-                if position == DEPTH
-                else Person3D.POSITION_MONOCULAR,
-            )
+        person = Person3D(
+            id=person_id,
+            joints=[Point(x=float(x), y=float(y), z=float(z)) for x, y, z in pose],
+            joint_std=float32_array(std),
+            joint_source=array.array('B', source.tobytes()),
+            confidence=float(confidence),
+            position_source=Person3D.POSITION_DEPTH
+            if position == DEPTH
+            else Person3D.POSITION_MONOCULAR,
         )
+        if motion is not None and motion.known[i]:
+            x, y, z = (float(v) for v in motion.velocity[i])
+            person.velocity_known = True
+            person.velocity = Vector3(x=x, y=y, z=z)
+            person.velocity_covariance = array.array(
+                'd', np.ascontiguousarray(motion.velocity_cov[i], dtype=np.float64).ravel()
+            )
+            person.joint_velocities = [
+                Vector3(x=float(a), y=float(b), z=float(c)) for a, b, c in motion.joint_velocity[i]
+            ]
+            person.joint_velocity_std = float32_array(motion.joint_velocity_std[i])
+        msg.people.append(person)
     return msg
 
 
@@ -158,8 +172,17 @@ def hypotheses_msg(header, ids, result):
 
 def poses_from_msg(msg):
     """Arrays of a Pose3DArray: dict of ids (list), poses (N, 17, 3) m, joint_std (N, 17),
-    completed (N, 17) bool, confidence (N,) and depth_used (N,) bool."""
+    completed (N, 17) bool, confidence (N,), depth_used (N,) bool, and the motion:
+    velocity_known (N,) bool, velocity (N, 3) m/s, velocity_covariance (N, 3, 3),
+    joint_velocities (N, 17, 3) m/s and joint_velocity_std (N, 17) (zeros where unknown)."""
     people = msg.people
+    n = len(people)
+    joint_velocities = np.zeros((n, NUM_JOINTS, 3))
+    joint_velocity_std = np.zeros((n, NUM_JOINTS))
+    for i, p in enumerate(people):
+        if p.velocity_known and len(p.joint_velocities) == NUM_JOINTS:
+            joint_velocities[i] = [(v.x, v.y, v.z) for v in p.joint_velocities]
+            joint_velocity_std[i] = _floats(p.joint_velocity_std)
     return {
         'ids': [p.id for p in people],
         'poses': np.array([[(j.x, j.y, j.z) for j in p.joints] for p in people]).reshape(
@@ -173,6 +196,15 @@ def poses_from_msg(msg):
         'depth_used': np.array(
             [p.position_source == Person3D.POSITION_DEPTH for p in people], dtype=bool
         ),
+        'velocity_known': np.array([p.velocity_known for p in people], dtype=bool),
+        'velocity': np.array(
+            [(p.velocity.x, p.velocity.y, p.velocity.z) for p in people], dtype=np.float64
+        ).reshape(-1, 3),
+        'velocity_covariance': np.array(
+            [np.asarray(p.velocity_covariance, dtype=np.float64) for p in people]
+        ).reshape(-1, 3, 3),
+        'joint_velocities': joint_velocities,
+        'joint_velocity_std': joint_velocity_std,
     }
 
 

@@ -9,10 +9,32 @@ import os
 
 RVIZ_PACKAGE = 'rviz2'
 LOGGER = 'gfpose_ros.launch'
-# Fast DDS 3 (Kilted and newer) reads the first name, Fast DDS 2 (Jazzy) the second.
+# Fast DDS 3 (Kilted and newer) reads the first name, Fast DDS 2 (Humble, Jazzy) the second.
 PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
 # Any of these means the user chose their own DDS transport settings.
 USER_DDS_VARIABLES = PROFILE_VARIABLES + ('FASTDDS_BUILTIN_TRANSPORTS',)
+# The distributions whose rmw_fastrtps links Fast DDS 2.
+FASTDDS2_DISTROS = ('humble', 'iron', 'jazzy')
+# What camera.launch.py applies by default: a 16 MB shared-memory segment, default transports and
+# discovery (plain participants still see the pipeline). LARGE_DATA is the opt-in for images
+# between machines (a participant with it and one without do not see each other).
+DEFAULT_PROFILE = 'fastdds_shm_images.xml'
+LARGE_DATA_PROFILE = 'fastdds_large_images.xml'
+
+
+def profile_variable(environ=os.environ):
+    """The one profile variable that the Fast DDS ROS runs here reads. Setting both makes Fast
+    DDS 3 log a deprecation warning and load the file twice ("XMLPARSER Error: Error adding
+    profile")."""
+    distro = environ.get('ROS_DISTRO', '').lower()
+    if distro:
+        return PROFILE_VARIABLES[1] if distro in FASTDDS2_DISTROS else PROFILE_VARIABLES[0]
+    # No ROS_DISTRO (ROS from wheels): the library that is installed.
+    import ctypes.util
+
+    if not ctypes.util.find_library('fastdds') and ctypes.util.find_library('fastrtps'):
+        return PROFILE_VARIABLES[1]
+    return PROFILE_VARIABLES[0]
 
 
 def flag(context, name):
@@ -58,10 +80,10 @@ def rviz(context, config_file):
 
 
 def dds_environment(profile, environ=os.environ):
-    """Environment variables that select the Fast DDS profile ``profile`` (a path; empty = none),
-    and a line for the log. A user who set their own DDS settings keeps them: the profile replaces
-    a participant's whole transport configuration, and theirs may be there for a reason (another
-    network, a discovery server)."""
+    """The environment variable that selects the Fast DDS profile ``profile`` (a path; empty =
+    none), and a line for the log. A user who set their own DDS settings keeps them: the profile
+    replaces a participant's whole transport configuration, and theirs may be there for a reason
+    (another network, a discovery server)."""
     if not profile:
         return {}, 'dds_profile is empty: Fast DDS keeps its defaults (large images may be lost)'
     own = [name for name in USER_DDS_VARIABLES if environ.get(name)]
@@ -70,9 +92,7 @@ def dds_environment(profile, environ=os.environ):
             f'{", ".join(own)} already set: keeping your DDS settings, not loading {profile} '
             '(large images may be lost unless they configure shared memory or LARGE_DATA)'
         )
-    return {
-        name: profile for name in PROFILE_VARIABLES
-    }, f'Fast DDS profile for large images: {profile}'
+    return {profile_variable(environ): profile}, f'Fast DDS profile for camera images: {profile}'
 
 
 def dds_settings(context):

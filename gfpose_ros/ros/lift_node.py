@@ -48,6 +48,7 @@ from .conversions import (
     stamp_seconds,
 )
 from .diagnostics import FrameStats
+from .entry import process_age
 from .image_conversion import ImageError, depth_image_to_metres
 from .markers import MarkerOptions, pose_markers
 from .node_tools import (
@@ -132,6 +133,18 @@ PARAMETERS = {
         'smooth_poses',
         "With tracking: One-Euro filter on each track's published joints (steadier, some lag)",
     ),
+    'motion_filter': core_parameter(
+        'motion_filter',
+        "With tracking: publish each track's joints from its constant-velocity Kalman filter "
+        '(less jitter, no lag); velocities are published either way',
+    ),
+    'target_frame': (
+        '',
+        parameter_descriptor(
+            'Publish poses and velocities in this frame (e.g. odom, map) through tf2, at the '
+            "image's stamp; empty = the camera frame. Needs tf2_ros",
+        ),
+    ),
     'keypoints_reliability': (
         'best_effort',
         parameter_descriptor(
@@ -155,7 +168,14 @@ PARAMETERS = {
     ),
     'min_joints': core_parameter('min_joints', 'People with fewer confident joints are dropped'),
     'person_height': core_parameter(
-        'person_height', "Assumed stature in metres (scales the poses); 0 = the model's own"
+        'person_height',
+        "The person's stature in metres (scales the poses and the distance); 0 = the training "
+        "population's expected stature (settings.POPULATION_STATURE)",
+    ),
+    'population_size': core_parameter(
+        'population_size',
+        'With person_height 0 and no depth: scale each person to the training population\'s '
+        'expected stature (one camera cannot see size); false = the network\'s own size',
     ),
     'max_people': core_parameter(
         'max_people', 'At most this many people are lifted per frame, the most confident first'
@@ -329,7 +349,8 @@ class LiftNode(GfposeLifecycleNode):
         lifter = pipeline.lifter
         self.get_logger().info(
             f'model {lifter.model_path}; backend {lifter.backend.name} ({lifter.backend_reason}); '
-            f'{spec.steps} steps; configured in {time.monotonic() - started:.1f} s'
+            f'{spec.steps} steps; configured in {time.monotonic() - started:.1f} s '
+            f'({process_age():.1f} s after the process started)'
         )
         with self._frame_lock:
             self.pipeline, self.output = pipeline, output
@@ -493,6 +514,7 @@ class LiftNode(GfposeLifecycleNode):
                 K,
                 stamp_seconds(msg.header.stamp),
                 depth=self.depth_for(msg.header) if msg.people else None,
+                frame_id=msg.header.frame_id,
             )
         except ValueError as exc:  # InputError, LayoutError, CameraError: a bad frame
             reason = f'{type(exc).__name__}: {exc}'
@@ -508,7 +530,10 @@ class LiftNode(GfposeLifecycleNode):
         for kind, reason in frame.skipped:
             self.warn(kind, reason)
         self.publish(
-            msg.header, [str(i) if i is not None else '' for i in frame.ids], frame.result
+            msg.header,
+            [str(i) if i is not None else '' for i in frame.ids],
+            frame.result,
+            frame.motion,
         )
         self.stats.placed(frame.result.position_source, frame.result.depth_reason)
         # Latency from DDS reception (includes any wait in the queue) to published results.
@@ -517,13 +542,60 @@ class LiftNode(GfposeLifecycleNode):
         )
         self.stats.finished(latency, len(frame.ids))
 
-    def publish(self, header, ids, result):
-        """All outputs carry the input's stamp and frame."""
-        self._pubs['poses'].publish(poses_msg(header, ids, result))
+    def publish(self, header, ids, result, motion=None):
+        """All outputs carry the input's stamp, and its frame or target_frame."""
+        header, result, motion = self.in_target_frame(header, result, motion)
+        self._pubs['poses'].publish(poses_msg(header, ids, result, motion))
         if self.output.publish_hypotheses:
             self._pubs['hypotheses'].publish(hypotheses_msg(header, ids, result))
         if self.output.publish_markers:
             self._pubs['markers'].publish(pose_markers(header, result, self.output.markers))
+
+    def in_target_frame(self, header, result, motion):
+        """(header, result, motion) in target_frame through tf2 at the image's stamp; as given
+        when target_frame is empty, and (with a throttled warning) when tf2 or the transform is
+        missing: the header's frame_id always says which frame the poses are in."""
+        target = self.get_parameter('target_frame').value
+        if not target or target == header.frame_id or not len(result.poses):
+            return header, result, motion
+        try:
+            if getattr(self, '_tf_buffer', None) is None:
+                import tf2_ros  # no pip wheel: only where ROS is installed
+
+                self._tf_buffer = tf2_ros.Buffer()
+                self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
+        except ImportError:
+            self.warn('tf2', f'target_frame {target!r} ignored: tf2_ros is not installed')
+            return header, result, motion
+        from rclpy.duration import Duration
+        from rclpy.time import Time
+
+        from gfpose_ros.motion import unknown_motion
+        from gfpose_ros.transforms import rotation_translation, to_frame
+
+        def lookup(stamp):
+            tf = self._tf_buffer.lookup_transform(target, header.frame_id, stamp).transform
+            q, v = tf.rotation, tf.translation
+            return rotation_translation((q.x, q.y, q.z, q.w), (v.x, v.y, v.z))
+
+        stamp = Time.from_msg(header.stamp)
+        try:
+            now = lookup(stamp)
+        except Exception as exc:  # tf2's LookupException, ExtrapolationException, ...
+            self.warn('tf2', f'no transform {header.frame_id} -> {target}: {exc}')
+            return header, result, motion
+        dt = 0.1  # the camera's own velocity from its transform this long before the image
+        try:
+            previous = (*lookup(stamp - Duration(seconds=dt)), dt)
+        except Exception:
+            previous = None
+        if motion is None:
+            motion = unknown_motion(len(result.poses))
+        if previous is None:  # the camera's motion is unknown: so is the people's
+            motion = unknown_motion(len(result.poses))
+        result, motion = to_frame(result, motion, now, previous)
+        out = type(header)(stamp=header.stamp, frame_id=target)
+        return out, result, motion
 
     def publish_diagnostics(self):
         lifter = self.lifter

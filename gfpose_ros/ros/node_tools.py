@@ -15,6 +15,8 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
 
+from .entry import STARTUP_EXIT_DEADLINE, StartupInterrupted, log, signal_reason
+
 WARN_PERIOD = 5.0  # s between two warnings of the same kind
 STARTUP_CONSTRAINT = 'read at configure; change it only while the node is unconfigured'
 
@@ -95,23 +97,36 @@ class StopRequest:
     thread, which does nothing but wait on that pipe, has run_nodes stop the executor, let the
     callback in flight finish, then destroy the nodes and shut the context down, in that order.
 
-    Create it before rclpy.init(..., signal_handler_options=SignalHandlerOptions.NO) and before
-    the slow start-up (model loading), so that a signal during start-up is not lost either.
+    Create it before rclpy.init(..., signal_handler_options=SignalHandlerOptions.NO). Until
+    run_nodes starts spinning (``starting``), the start-up is in progress in the main thread
+    (rclpy, the nodes' construction, configure: model loading, graph export), and a signal ends it
+    at once: the handler raises StartupInterrupted there, which unwinds the start-up (the atomic
+    writes of graphs and engines remove their temporary files) up to the entry point
+    (gfpose_ros.ros.entry), which exits with status 0.
     """
 
     def __init__(self):
         self._read_fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._reason = None
+        self.starting = True
         for signum in STOP_SIGNALS:
-            signal.signal(signum, self._ignore)
+            signal.signal(signum, self._handle)
         signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
 
-    @staticmethod
-    def _ignore(signum, frame):
-        """The work is done by the wake-up pipe. A Python handler must still be installed, one that
-        does nothing: it keeps the default actions (KeyboardInterrupt, death by SIGTERM) away, so a
-        second signal during shutdown, as ros2 launch sends 0.1-0.2 s after the first, is
-        harmless."""
+    def _handle(self, signum, frame):
+        """During start-up: raise StartupInterrupted (once). Afterwards the work is done by the
+        wake-up pipe, but a Python handler must still be installed, one that does nothing: it keeps
+        the default actions (KeyboardInterrupt, death by SIGTERM) away, so a second signal during
+        shutdown, as ros2 launch sends 0.1-0.2 s after the first, is harmless."""
+        if not self.starting:
+            return
+        self.starting = False
+        # Something in the start-up could swallow the exception (a bare except, a __del__), or
+        # the teardown could hang: the process ends by this deadline in any case.
+        watchdog = threading.Timer(STARTUP_EXIT_DEADLINE, _exit_after_deadline)
+        watchdog.daemon = True
+        watchdog.start()
+        raise StartupInterrupted(signal_reason(signum))
 
     def request(self, reason):
         """Ask the main thread to stop (from any thread)."""
@@ -125,7 +140,7 @@ class StopRequest:
         except BlockingIOError:
             return self._reason
         if data and data[0] and not self._reason:
-            self._reason = signal.Signals(data[0]).name
+            self._reason = signal_reason(data[0])
         return self._reason
 
     def wait(self):
@@ -189,6 +204,7 @@ def run_nodes(nodes, executor, stop):
             # in rcl_wait. The thread stops itself: Executor.shutdown() from another thread races
             # with a wait in progress (rclpy 9: "wait set is empty", "destruction was requested").
             spinner = threading.Thread(target=spin, name='executor', daemon=True)
+            stop.starting = False  # from here on a signal only wakes the main thread
             spinner.start()
             reason = stop.wait()
             nodes[0].get_logger().info(f'{reason}: shutting down')
@@ -213,6 +229,21 @@ def run_nodes(nodes, executor, stop):
     if failures:
         raise failures[0]
     return 0
+
+
+def _exit_after_deadline():
+    log(f'start-up interrupted; still not finished after {STARTUP_EXIT_DEADLINE} s: exiting now')
+    exit_process(0)
+
+
+def shut_down_after_startup_interrupted(reason):
+    """After StartupInterrupted reached the entry point: one log line and rclpy shut down (the
+    nodes' participant leaves the graph). The caller ends the process."""
+    log(f'{reason} during start-up: shutting down')
+    try:
+        rclpy.try_shutdown()
+    except Exception as exc:  # the context may be half made: the process ends anyway
+        log(f'rclpy shutdown after the interrupted start-up: {type(exc).__name__}: {exc}', 'WARN')
 
 
 def exit_process(status):

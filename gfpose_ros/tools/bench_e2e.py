@@ -8,8 +8,10 @@ outputs/bench_e2e.json with the machine named.
 
 ``--depth`` also publishes, before each frame, a depth image rendered from the recording's
 ground truth (16UC1, aligned, the same stamp) and starts the node with use_depth:=true; both
-processes get the large-image Fast DDS profile (config/fastdds_large_images.xml) unless DDS
-settings are already in the environment.
+processes get camera.launch.py's default Fast DDS profile (config/fastdds_shm_images.xml: a
+larger shared-memory segment, default transports and discovery) unless DDS settings are already
+in the environment. ``--attach --depth`` is refused: the running node's depth topic and DDS
+settings are its own, and this tool does not change its own profile to guess them.
 
 ``--attach`` measures a node that is already running (yours, on your topics) instead:
 
@@ -50,7 +52,7 @@ from .client import (
     stop_process,
 )
 from ..ros.image_conversion import depth_msg
-from ..ros.launch_support import dds_environment
+from ..ros.launch_support import DEFAULT_PROFILE, dds_environment
 
 NAMESPACE = '/gfpose_bench'
 
@@ -293,9 +295,16 @@ def main(argv=None):
     )
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
 
+    if args.attach and args.depth:
+        print(
+            'error: --depth starts its own node with use_depth:=true and publishes rendered '
+            'depth; it cannot be combined with --attach (publish your depth yourself)',
+            file=sys.stderr,
+        )
+        return 2
     os.makedirs(os.path.dirname(args.out) or '.', exist_ok=True)
     if args.depth:  # before rclpy.init, and inherited by the node: depth images are large messages
-        variables, note = dds_environment(package_file('config', 'fastdds_large_images.xml'))
+        variables, note = dds_environment(package_file('config', DEFAULT_PROFILE))
         os.environ.update(variables)
         print(note)
     rclpy.init()

@@ -121,7 +121,8 @@ def start_pipeline(namespace, params=(), log_file=None):
     cmd = [
         sys.executable,
         '-m',
-        'gfpose_ros.ros.camera_node',
+        'gfpose_ros.ros.entry',  # what the gfpose_camera console script runs
+        'camera',
         '--ros-args',
         '--params-file',
         package_file('config', 'camera.yaml'),

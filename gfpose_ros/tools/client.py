@@ -1,7 +1,8 @@
 """The other side of the lift node, for the demo, the benchmark and the tests.
 
 ``start_lift_node`` runs the node as its own process, exactly as a user would
-(``python -m gfpose_ros.ros.lift_node --ros-args --params-file ...``); ``LiftClient`` is a plain
+(``python -m gfpose_ros.ros.entry lift --ros-args --params-file ...``, what the
+``gfpose_lift`` console script runs); ``LiftClient`` is a plain
 node that publishes keypoints and camera_info to it and collects what comes back, with the
 publish -> receive time of each frame.
 """
@@ -68,7 +69,8 @@ def start_lift_node(params_file=None, namespace='', params=None, log_file=None, 
     cmd = [
         sys.executable,
         '-m',
-        'gfpose_ros.ros.lift_node',
+        'gfpose_ros.ros.entry',
+        'lift',
         '--ros-args',
         '--params-file',
         params_file or package_file('config', 'lift.yaml'),

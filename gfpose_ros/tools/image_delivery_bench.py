@@ -3,9 +3,10 @@
 A best-effort publisher (sensor-data QoS, as camera drivers publish) in one process sends
 ``rgb8`` images at camera rate to a subscriber in another process that subscribes as the camera
 node does (best effort, depth 1). The subscriber counts the frames it receives; the delivered
-fraction is received / sent. Each size is measured with Fast DDS's default transports and with
-the profile shipped in config/fastdds_large_images.xml (the one camera.launch.py selects), so the
-figures say what the profile changes on this machine. Prints a table and writes
+fraction is received / sent. Each size is measured with Fast DDS's default transports, with
+config/fastdds_shm_images.xml (the default of camera.launch.py: a larger shared-memory segment)
+and with config/fastdds_large_images.xml (LARGE_DATA, the opt-in), so the figures say what each
+profile changes on this machine. Prints a table and writes
 outputs/bench/image_delivery.json, naming the machine.
 """
 
@@ -18,8 +19,12 @@ import time
 
 import numpy as np
 
-# Profile choices: none = Fast DDS's defaults, shipped = config/fastdds_large_images.xml.
-PROFILES = ('none', 'shipped')
+# Profile choices: none = Fast DDS's defaults, or a shipped profile by name (or an XML path).
+SHIPPED_PROFILES = {
+    'shm': 'fastdds_shm_images.xml',  # camera.launch.py's default
+    'large_data': 'fastdds_large_images.xml',  # opt-in
+}
+PROFILES = ('none',) + tuple(SHIPPED_PROFILES)
 PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
 TOPIC = '/gfpose_image_delivery/image'
 
@@ -114,10 +119,12 @@ def profile_env(profile, base=None):
     env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     for name in PROFILE_VARIABLES + ('RMW_FASTRTPS_USE_QOS_FROM_XML',):
         env.pop(name, None)
-    if profile == 'shipped':
-        env['FASTDDS_DEFAULT_PROFILES_FILE'] = package_file('config', 'fastdds_large_images.xml')
+    from gfpose_ros.ros.launch_support import profile_variable
+
+    if profile in SHIPPED_PROFILES:
+        env[profile_variable(env)] = package_file('config', SHIPPED_PROFILES[profile])
     elif profile != 'none':
-        env['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
+        env[profile_variable(env)] = profile
     return env
 
 
@@ -189,9 +196,9 @@ def main(argv=None):
     p.add_argument(
         '--profiles',
         default=','.join(PROFILES),
-        help='comma-separated: none (Fast DDS defaults), shipped '
-        '(config/fastdds_large_images.xml) '
-        'or the path of your own XML profile',
+        help='comma-separated: none (Fast DDS defaults), shm (config/fastdds_shm_images.xml, '
+        "camera.launch.py's default), large_data (config/fastdds_large_images.xml) or the path "
+        'of your own XML profile',
     )
     p.add_argument(
         '--subscriber-only',
@@ -218,7 +225,7 @@ def main(argv=None):
 
     frames = max(2, int(round(args.seconds * args.rate)))
     results = []
-    print(f'{"image":>10} {"profile":>8} {"sent":>5} {"received":>8} {"delivered":>9}')
+    print(f'{"image":>10} {"profile":>10} {"sent":>5} {"received":>8} {"delivered":>9}')
     for size in args.sizes.split(','):
         width, height = parse_size(size)
         for profile in args.profiles.split(','):
@@ -241,7 +248,7 @@ def main(argv=None):
                 }
             )
             print(
-                f'{width:>4}x{height:<5} {profile:>8} {r["sent"]:>5} {r["received"]:>8} '
+                f'{width:>4}x{height:<5} {profile:>10} {r["sent"]:>5} {r["received"]:>8} '
                 f'{100 * r["delivered"]:>8.1f}%'
                 f'   (published at {r["rate_hz"]} Hz)',
                 flush=True,
