@@ -130,6 +130,8 @@ class FramePipeline:
     def _check_camera(self, frame_id, K):
         """Another camera (frame_id or intrinsics) ends every track: not the same people."""
         camera = self._camera
+        if camera is not None and camera[0] == frame_id and np.array_equal(camera[1], K):
+            return  # the same camera (the usual frame: no copy, no tolerance test)
         if camera is not None and (
             camera[0] != frame_id
             or camera[1].shape != K.shape

@@ -13,7 +13,11 @@ assignment on a cost that combines the 2D and the predicted 3D:
 - the mean joint distance to the track's predicted 2D, in units of the track's 2D size (gated);
 - the change of 2D scale on the joints seen in both (gated: a far and a near person do not swap);
 - with normalised coordinates ``xy``: the track's last pose fitted to the person's 2D, its root
-  against the track's predicted 3D root (gated), and its reprojection residual (the 2D shape).
+  against the track's predicted 3D root (gated where the pose fits), and its reprojection
+  residual (the 2D shape).
+
+A track's joints unseen in a frame move on with its 2D velocity (measured on 4+ joints seen in
+two frames, bounded), so a person partly hidden behind another still matches on them.
 
 A continuing track warm-starts from its last pose only when that pose, refitted, reprojects onto
 the frame's 2D (residual below ``warm_gate`` of the person's 2D size); otherwise it starts cold
@@ -187,19 +191,21 @@ def optimal_assignment(cost, max_cost):
 def scale_change(track_uv, track_seen, uv, seen):
     """(T, N) |log| of the ratio of the person's 2D size to the track's, both measured on the
     joints seen in both (RMS distance from their centroid); inf with fewer than 2 shared."""
-    shared = (track_seen[:, None] & seen[None])[..., None]  # (T, N, J, 1)
-    count = shared.sum(2).clip(1)
-
-    def size(points):
-        centre = np.where(shared, points, 0.0).sum(2, keepdims=True) / count[:, :, None]
-        spread = np.where(shared, points - centre, 0.0)
-        return np.sqrt((spread * spread).sum((2, 3)) / count[..., 0])
-
-    a = size(np.nan_to_num(track_uv)[:, None])
-    b = size(np.nan_to_num(uv)[None])
+    track_uv, uv = np.nan_to_num(track_uv), np.nan_to_num(uv)
+    w = (track_seen[:, None] & seen[None]).astype(np.float64)  # (T, N, J)
+    count = w.sum(-1)
+    n = np.maximum(count, 1.0)
+    # Weighted variance as E[|p|^2] - |E[p]|^2, each a weighted sum over the joints (no (T, N,
+    # J, 2) temporaries: this runs on every frame).
+    a_mean = np.einsum("tnj,tjc->tnc", w, track_uv) / n[..., None]
+    a_var = np.einsum("tnj,tj->tn", w, (track_uv * track_uv).sum(-1)) / n
+    b_mean = np.einsum("tnj,njc->tnc", w, uv) / n[..., None]
+    b_var = np.einsum("tnj,nj->tn", w, (uv * uv).sum(-1)) / n
+    a = np.maximum(a_var - (a_mean * a_mean).sum(-1), 0.0)
+    b = np.maximum(b_var - (b_mean * b_mean).sum(-1), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        change = np.abs(np.log(b / a))
-    return np.where((shared[..., 0].sum(-1) >= 2) & np.isfinite(change), change, np.inf)
+        change = np.abs(0.5 * np.log(b / a))
+    return np.where((count >= 2) & np.isfinite(change), change, np.inf)
 
 
 def pose_fit(rel, xy, seen):
@@ -207,18 +213,16 @@ def pose_fit(rel, xy, seen):
     normalised, on the person's seen joints (N, 17): (roots (T, N, 3) metres, residual (T, N):
     the RMS reprojection error of the seen joints in units of the person's 2D size). A residual
     near 0 means the pose explains the person's 2D shape; inf where the fit fails."""
-    w = np.asarray(seen, dtype=np.float64)[None]  # (1, N, J)
-    roots = fit_root_translation(rel[:, None], xy[None], w)  # (T, N, 3)
+    w = np.asarray(seen, dtype=np.float64)  # (N, J)
+    roots = fit_root_translation(rel[:, None], xy[None], w[None])  # (T, N, 3)
     points = rel[:, None] + roots[:, :, None]
+    count = np.maximum(w.sum(-1), 1.0)  # (N,)
+    # The person's 2D size on its seen joints: the same for every track.
+    centre = (w[..., None] * xy).sum(1) / count[:, None]  # (N, 2)
+    size = np.sqrt((w * ((xy - centre[:, None]) ** 2).sum(-1)).sum(-1) / count)  # (N,)
     with np.errstate(divide="ignore", invalid="ignore"):
-        projected = points[..., :2] / points[..., 2:3]
-        error = ((projected - xy[None]) ** 2).sum(-1)  # (T, N, J)
-        count = w.sum(-1).clip(1)
-        rms = np.sqrt((w * error).sum(-1) / count)
-        share = w / count[..., None]
-        centre = (share[..., None] * xy[None]).sum(2, keepdims=True)
-        size = np.sqrt((share * ((xy[None] - centre) ** 2).sum(-1)).sum(-1))  # (1, N)
-        residual = rms / size
+        error = ((points[..., :2] / points[..., 2:3] - xy) ** 2).sum(-1)  # (T, N, J)
+        residual = np.sqrt((w * error).sum(-1) / count) / size
     ok = np.isfinite(residual) & (roots[..., 2] > 0)
     return roots, np.where(ok, residual, np.inf)
 
@@ -230,14 +234,14 @@ def keypoint_cost(track_uv, track_seen, uv, seen, min_shared=3):
     same for a person near the camera and one far away.
     """
     shared = track_seen[:, None] & seen[None]  # (T, N, J)
-    distance = np.linalg.norm(np.nan_to_num(track_uv[:, None] - uv[None]), axis=-1)
+    difference = np.nan_to_num(track_uv[:, None] - uv[None])
+    distance = np.sqrt((difference * difference).sum(-1))
     count = shared.sum(-1)
     mean = np.where(shared, distance, 0.0).sum(-1) / np.maximum(count, 1)
+    # The track's box diagonal (inf for a track with nothing seen: masked by count below).
     low = np.where(track_seen[..., None], track_uv, np.inf).min(1)
     high = np.where(track_seen[..., None], track_uv, -np.inf).max(1)
-    diagonal = np.linalg.norm(
-        high - low, axis=-1
-    )  # inf for a track with nothing seen: masked below
+    diagonal = np.sqrt(((high - low) ** 2).sum(-1))
     cost = mean / np.maximum(diagonal, 1.0)[:, None]
     return np.where(count >= min_shared, cost, np.inf)
 

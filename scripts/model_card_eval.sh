@@ -17,19 +17,34 @@ gfpose make-eval-set --noise 0 --out "$OUT/heldout_exact2d.npz"
 gfpose make-eval-set --noise 0.03 --outlier-prob 0.05 --out "$OUT/heldout_noisy2d.npz"
 gfpose make-eval-set --adult-proportions --out "$OUT/heldout_adult.npz"
 gfpose make-eval-set --sources hdm05 --split all --out "$OUT/hdm05_all.npz"
+# 2-LOSO: each half is all of one source, judged by a model trained from scratch without it
+# (config/loso/*.yaml, the same budget); the headline is their mean.
+gfpose make-eval-set --sources everyday --split all --out "$OUT/everyday_all.npz"
+LOSO_DIR=${LOSO_DIR:-models/reference/loso}
 
 run() {  # name, then gfpose eval arguments
   local name=$1; shift
   echo "== $name: gfpose eval $*"
   gfpose eval --out "$OUT/$name.json" --markdown "$@" | tee "$OUT/$name.md"
 }
-run 2a_heldout --data "$OUT/heldout.npz" --model "$MODEL" --steps 1,2,4,8 --hypotheses 1,20
-run 2a_heldout_baseline --data "$OUT/heldout.npz" --model "$BASELINE" --steps 4 --hypotheses 1,20
-run 2b_hdm05_left_out --data "$OUT/hdm05_all.npz" --model "$LOSO_MODEL" --steps 4 --hypotheses 1,20
+# The headline (the node's default: each person at the population's expected stature).
+run 2a_heldout --data "$OUT/heldout.npz" --model "$MODEL" --steps 4 --hypotheses 20
+run 2b_hdm05_left_out --data "$OUT/hdm05_all.npz" --model "$LOSO_MODEL" --steps 4 --hypotheses 20
 run adult_heldout --data "$OUT/heldout_adult.npz" --model "$MODEL" --steps 4 --hypotheses 20
+# The card's detail tables of the second release, measured at the network's own size (before the
+# population size became the default): --network-size reproduces them.
+run 2a_heldout_steps --data "$OUT/heldout.npz" --model "$MODEL" --steps 1,2,4,8 --hypotheses 1,20 --network-size
+run 2a_heldout_baseline --data "$OUT/heldout.npz" --model "$BASELINE" --steps 4 --hypotheses 1,20 --network-size
+run 2b_hdm05_left_out_detail --data "$OUT/hdm05_all.npz" --model "$LOSO_MODEL" --steps 4 --hypotheses 1,20 --network-size
+run loso_hdm05 --data "$OUT/hdm05_all.npz" --model "$LOSO_DIR/without_hdm05.pt" --steps 4 --hypotheses 1,20
+run loso_everyday --data "$OUT/everyday_all.npz" --model "$LOSO_DIR/without_everyday.pt" --steps 4 --hypotheses 1,20
+# Size (the Size section): each person scaled to the population's stature (the default) against
+# the network's own size, on the training population's bodies and on a source left out.
+run size_adult_network --data "$OUT/heldout_adult.npz" --model "$MODEL" --steps 4 --hypotheses 20 --network-size
+run size_loso_hdm05_network --data "$OUT/hdm05_all.npz" --model "$LOSO_DIR/without_hdm05.pt" --steps 4 --hypotheses 20 --network-size
 # The 2D rays (item 6): keypoint_noise 0 = every observed joint on its ray, 10 = the prior's answer.
 for data in heldout_exact2d heldout heldout_noisy2d; do
   for noise in 0 0.01 0.02 0.03 10; do
-    run "rays_${data}_${noise}" --data "$OUT/$data.npz" --model "$MODEL" --steps 4 --hypotheses 20 --keypoint-noise "$noise"
+    run "rays_${data}_${noise}" --data "$OUT/$data.npz" --model "$MODEL" --steps 4 --hypotheses 20 --keypoint-noise "$noise" --network-size
   done
 done

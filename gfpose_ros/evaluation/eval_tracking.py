@@ -602,7 +602,9 @@ def format_walking_row(row):
         f"{row['clips']:<9} {row['mode']:<27} MPJPE {row['mpjpe_mm']:5.1f} mm  root "
         f"{row['root_error_mm']:4.0f} mm  crossings {row['crossings']}  ID switches "
         f"{_fmt(row['id_switches'], 'd')} "
-        f"({_fmt(row['id_switches_per_100_crossings'], '.1f')} per 100)  velocity error "
+        f"({_fmt(row['id_switches_per_100_crossings'], '.1f')} per 100; "
+        f"{_fmt(row.get('returns_after_track_max_age'), 'd')} returns after track_max_age)  "
+        "velocity error "
         f"{_fmt(row['median_root_velocity_error_m_s'], '.2f')} m/s  occlusions "
         f"{row['occlusions']}, same id {_fmt(row['same_id_after_occlusion'], '.0%')}"
     )
@@ -640,9 +642,10 @@ def markdown_table(results):
         lines += [
             "",
             "| clips | lifting | people | MPJPE (mm) | root error (mm) | crossings | ID switches "
-            "(per 100 crossings) | median root velocity error (m/s) | occlusions: same id after "
+            "(per 100 crossings) | returns after > track_max_age (new id by design) "
+            "| median root velocity error (m/s) | occlusions: same id after "
             "| MPJPE of the 3 frames back / all frames (mm) |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in walking:
             back = (
@@ -656,6 +659,7 @@ def markdown_table(results):
                 f"{r['root_error_mm']:.0f} | {r['crossings']} | "
                 f"{_fmt(r['id_switches'], 'd')} "
                 f"({_fmt(r['id_switches_per_100_crossings'], '.1f')})"
+                f" | {_fmt(r.get('returns_after_track_max_age'), 'd')}"
                 f" | {_fmt(r['median_root_velocity_error_m_s'], '.2f')} | "
                 f"{r['occlusions']}: {_fmt(r['same_id_after_occlusion'], '.0%')} | {back} |"
             )

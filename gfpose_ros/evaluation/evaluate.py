@@ -255,14 +255,18 @@ def body_metrics(poses, gt, error, spread):
     along, across = ray_components(poses, gt)
     gt_along, gt_across = ray_components(gt, gt)
     joints = error[:, 1:], spread[:, 1:]  # the root's spread and error are 0 by construction
+    spread_seen = joints[1].mean() > 1e-9
     return {
         "limb_length_ratio": float(
             np.median(bone_lengths(poses)[:, LIMB_BONES] / bone_lengths(gt)[:, LIMB_BONES])
         ),
         "bone_along_ray_ratio": float(along.sum() / gt_along.sum()),
         "bone_across_ray_ratio": float(across.sum() / gt_across.sum()),
-        "error_to_spread_ratio": float(joints[0].mean() / max(joints[1].mean(), 1e-9)),
-        "within_two_spread": float((joints[0] <= 2 * joints[1]).mean()),
+        # None for one hypothesis: no spread to calibrate.
+        "error_to_spread_ratio": float(joints[0].mean() / joints[1].mean())
+        if spread_seen
+        else None,
+        "within_two_spread": float((joints[0] <= 2 * joints[1]).mean()) if spread_seen else None,
     }
 
 
@@ -397,9 +401,9 @@ def summarize(outputs, sample, steps, h, elapsed):
             "observed_mpjpe_mm": float(err[observed[:, j], j].mean())
             if observed[:, j].any()
             else None,
-            "error_to_spread_ratio": float(
-                err[:, j].mean() / 1000 / max(spread[:, j].mean(), 1e-9)
-            ),
+            "error_to_spread_ratio": float(err[:, j].mean() / 1000 / spread[:, j].mean())
+            if spread[:, j].mean() > 1e-9
+            else None,
         }
         for j, name in enumerate(JOINT_NAMES)
         if j > 0
@@ -496,7 +500,7 @@ def breakdown_tables(run):
             f"| {label} | {v['frames']} | {v['mpjpe_mm']:.1f} | {v['pmpjpe_mm']:.1f} | "
             f"{v['depth_error_mm']:.1f} | {v['limb_length_ratio']:.3f} | "
             f"{v['bone_along_ray_ratio']:.2f} / {v['bone_across_ray_ratio']:.2f} | "
-            f"{v['error_to_spread_ratio']:.2f} | {100 * v['within_two_spread']:.0f}% |"
+            f"{_ratio(v['error_to_spread_ratio'])} | {_share(v['within_two_spread'])} |"
         )
     lines.append(
         "| **mean over sources** | {} | {:.1f} | {:.1f} | {:.1f} |".format(
@@ -530,9 +534,17 @@ def breakdown_tables(run):
         observed = "-" if v["observed_mpjpe_mm"] is None else f"{v['observed_mpjpe_mm']:.1f}"
         lines.append(
             f"| {name} | {v['mpjpe_mm']:.1f} | {v['depth_error_mm']:.1f} | {observed} | "
-            f"{v['error_to_spread_ratio']:.2f} |"
+            f"{_ratio(v['error_to_spread_ratio'])} |"
         )
     return "\n".join(lines)
+
+
+def _ratio(value):
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _share(value):
+    return "-" if value is None else f"{100 * value:.0f}%"
 
 
 def write_results(results, out_path):
