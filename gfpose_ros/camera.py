@@ -69,10 +69,13 @@ def fit_root_translation(pose_rel, xy, weights):
     a, b, c = w.sum(-1), (w * x).sum(-1), (w * y).sum(-1)
     d = (w * (x * x + y * y)).sum(-1)
     enough = (w > 0).sum(-1) >= 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tz = (a * r3 + b * r1 + c * r2) / (a * d - b * b - c * c)
-        T = np.stack([(r1 + b * tz) / a, (r2 + c * tz) / a, tz], -1)
-    return np.where(enough[..., None], T, np.nan)
+    # Where fewer than two joints are seen the system is singular: divide by 1, then mark NaN.
+    a = np.where(enough, a, 1.0)
+    tz = (a * r3 + b * r1 + c * r2) / np.where(enough, a * d - b * b - c * c, 1.0)
+    T = np.empty(tz.shape + (3,))
+    T[..., 0], T[..., 1], T[..., 2] = (r1 + b * tz) / a, (r2 + c * tz) / a, tz
+    T[np.broadcast_to(~enough, tz.shape)] = np.nan
+    return T
 
 
 def toward_rays(points, xy, weight):

@@ -115,6 +115,8 @@ def to_h36m(layout, uv, confidence):
     seen = np.isfinite(uv).all(-1) & np.isfinite(confidence) & (confidence > 0)
     confidence = np.where(seen, confidence, 0.0)
     uv = np.where(seen[..., None], uv, 0.0)
+    if layout == "h36m17":  # already in order: nothing to map
+        return uv, confidence
     a, b, has_source = _source_indices(layout)
     out_uv = 0.5 * (uv[..., a, :] + uv[..., b, :]) * has_source[:, None]
     out_conf = np.minimum(confidence[..., a], confidence[..., b]) * has_source
@@ -173,9 +175,16 @@ def _chain_length(lengths):
 _STATURE_PER_CHAIN = 1.0 / _chain_length(ADULT_BONE_RATIOS)
 
 
+# The chain's bones by their child joint, and each one's weight in _chain_length (legs averaged).
+_CHAIN_JOINTS = np.array([2, 3, 5, 6, 7, 8, 9, 10])
+_CHAIN_WEIGHTS = np.array([0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0]) * _STATURE_PER_CHAIN
+
+
 def stature(poses):
     """Standing height (...,) implied by a pose's bone lengths, in the poses' unit.
 
     Calibrated so that a body with ADULT_BONE_RATIOS * H has stature H; posture does not matter.
+    (The lifter calls it on every frame: only the chain's bones are measured.)
     """
-    return _chain_length(bone_lengths(poses)) * _STATURE_PER_CHAIN
+    bones = poses[..., _CHAIN_JOINTS, :] - poses[..., PARENTS[_CHAIN_JOINTS], :]
+    return np.sqrt((bones * bones).sum(-1)) @ _CHAIN_WEIGHTS
