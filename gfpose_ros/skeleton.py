@@ -175,6 +175,11 @@ def _chain_length(lengths):
 _STATURE_PER_CHAIN = 1.0 / _chain_length(ADULT_BONE_RATIOS)
 
 
+def stature_from_bone_lengths(lengths):
+    """stature() of bone lengths (..., 16) in BONES order."""
+    return _chain_length(lengths) * _STATURE_PER_CHAIN
+
+
 # The chain's bones by their child joint, and each one's weight in _chain_length (legs averaged).
 _CHAIN_JOINTS = np.array([2, 3, 5, 6, 7, 8, 9, 10])
 _CHAIN_WEIGHTS = np.array([0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0]) * _STATURE_PER_CHAIN

@@ -298,6 +298,32 @@ def test_augmentation_keeps_own_proportions_or_sets_adult_ones():
     assert changed.tolist() == [JOINT_NAMES[j] == "thorax" for j in range(17)]
 
 
+def test_bone_ratio_variation_keeps_the_stature_and_varies_limbs_against_the_trunk():
+    from gfpose_ros.skeleton import ADULT_BONE_RATIOS, stature_from_bone_lengths
+
+    adult = torch.as_tensor(ADULT_BONE_RATIOS, dtype=torch.float64).repeat(4000, 1) * 1.7
+    cfg = data.AugmentConfig(bone_ratio_range=(0.9, 1.1))
+    varied = data.vary_bone_ratios(adult, cfg, torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(stature_from_bone_lengths(varied.numpy()), 1.7, rtol=1e-9)
+    trunk = varied[:, 6] + varied[:, 7]  # pelvis-spine-thorax
+    leg_to_trunk = (varied[:, 1] + varied[:, 2]) / trunk
+    arm_to_trunk = (varied[:, 11] + varied[:, 12]) / trunk
+    template = (ADULT_BONE_RATIOS[1] + ADULT_BONE_RATIOS[2]) / (
+        ADULT_BONE_RATIOS[6] + ADULT_BONE_RATIOS[7]
+    )
+    # Legs +-10% against the trunk (a little less after the rescale to the same stature).
+    spread = leg_to_trunk / template
+    assert 0.85 < float(spread.min()) < 0.92 and 1.08 < float(spread.max()) < 1.15
+    assert float(arm_to_trunk.std() / arm_to_trunk.mean()) > 0.04
+    assert torch.equal(varied[:, 1], varied[:, 4]) and torch.equal(varied[:, 11], varied[:, 14])
+    again = data.vary_bone_ratios(adult, cfg, torch.Generator().manual_seed(0))
+    assert torch.equal(again, varied)  # deterministic given the generator
+    off = data.vary_bone_ratios(adult, data.AugmentConfig(), torch.Generator().manual_seed(0))
+    assert torch.equal(off, adult)
+    with pytest.raises(ValueError, match="bone_ratio_range"):
+        data.AugmentConfig(bone_ratio_range=(1.1, 0.9))
+
+
 def test_real_cameras_from_a_file(tmp_path):
     # A lab camera 4 m from the area's centre, 1.6 m high, looking along +y (optical z = world y).
     R = [[1, 0, 0], [0, 0, -1], [0, 1, 0]]

@@ -21,7 +21,13 @@ from ..skeleton import (
     PARENTS,
     bone_lengths,
     stature,
+    stature_from_bone_lengths,
 )
+
+# Bones (BONES order) whose length a bone-ratio draw scales: both legs' thigh and shank, both
+# arms' upper arm and forearm.
+LEG_BONES = [1, 2, 4, 5]
+ARM_BONES = [11, 12, 14, 15]
 
 IMAGE_SIZES = ((640, 480), (848, 480), (1024, 768), (1280, 720), (1280, 1024), (1920, 1080))
 
@@ -76,6 +82,10 @@ class AugmentConfig:
     stature_range: tuple = (1.5, 1.95)
     own_proportions_prob: float = 0.0
     bone_jitter: float = 0.05
+    # Population variation of proportions: legs and arms (each pair of limbs alike) scaled by a
+    # factor from this range relative to the trunk, then the body rescaled to its stature.
+    # [1, 1] = off; [0.9, 1.1] = leg-to-trunk and arm-to-trunk ratios +-10%.
+    bone_ratio_range: tuple = (1.0, 1.0)
     definition_jitter: dict = field(default_factory=lambda: dict.fromkeys(DEFINITION_JITTER, 0.0))
     mirror_prob: float = 0.5
     # Cameras: 'random' virtual cameras around the person with the ranges below, or 'file':
@@ -127,7 +137,14 @@ class AugmentConfig:
                 raise ValueError(
                     f"augmentation.{key} must be a probability in [0, 1], got {value!r}"
                 )
-        for key in ("stature_range", "distance_range", "focal_range", "noise_range", "drop_range"):
+        for key in (
+            "stature_range",
+            "distance_range",
+            "focal_range",
+            "noise_range",
+            "drop_range",
+            "bone_ratio_range",
+        ):
             value = getattr(self, key)
             if value is None and key == "stature_range":
                 if self.own_proportions_prob != 1.0:
@@ -250,7 +267,25 @@ def target_bone_lengths(poses, cfg, generator):
     )
     adult = torch.as_tensor(ADULT_BONE_RATIOS, dtype=poses.dtype) * height[:, None]
     use_own = torch.rand(n, generator=generator) < cfg.own_proportions_prob
-    return jitter_bones(torch.where(use_own[:, None], own, adult), cfg.bone_jitter, generator)
+    lengths = vary_bone_ratios(torch.where(use_own[:, None], own, adult), cfg, generator)
+    return jitter_bones(lengths, cfg.bone_jitter, generator)
+
+
+def vary_bone_ratios(lengths, cfg, generator):
+    """Legs and arms (n, 16) scaled against the trunk by factors from ``cfg.bone_ratio_range``,
+    then the whole body back to the stature it had: people differ in proportions, not only in
+    size. Draws nothing when the range is [1, 1] (the training stream stays as it was)."""
+    low, high = cfg.bone_ratio_range
+    if low == high == 1.0:
+        return lengths
+    n = lengths.shape[0]
+    before = torch.from_numpy(stature_from_bone_lengths(lengths.numpy()))
+    factors = torch.ones_like(lengths)
+    factors[:, LEG_BONES] = _uniform(n, low, high, generator).to(lengths.dtype)[:, None]
+    factors[:, ARM_BONES] = _uniform(n, low, high, generator).to(lengths.dtype)[:, None]
+    varied = lengths * factors
+    after = torch.from_numpy(stature_from_bone_lengths(varied.numpy()))
+    return varied * (before / after).to(lengths.dtype)[:, None]
 
 
 def jitter_bones(lengths, jitter, generator):
