@@ -236,6 +236,8 @@ class OutputOptions:
     publish_markers: bool
     markers: MarkerOptions
     fallback_K: object  # (3, 3) from the fx, fy, cx, cy parameters, or None
+    use_depth: bool  # read at configure
+    target_frame: str  # '' = the camera's frame
 
 
 def settings_from(values):
@@ -259,6 +261,8 @@ def settings_from(values):
             show_hypotheses=values['show_hypotheses'],
         ),
         intrinsics(fx, fy, cx, cy) if fx > 0 and fy > 0 else None,
+        values['use_depth'],
+        values['target_frame'],
     )
     return spec, lift.check_batch(spec.max_batch), output
 
@@ -453,7 +457,7 @@ class LiftNode(GfposeLifecycleNode):
 
     def depth_for(self, header):
         """The depth image paired with a keypoints frame, or None (with a throttled reason)."""
-        if not self.get_parameter('use_depth').value:  # read-only once configured
+        if not self.output.use_depth:
             return None
         match = self.depth_images.match(stamp_seconds(header.stamp), header.frame_id)
         if match.item is None:
@@ -555,7 +559,7 @@ class LiftNode(GfposeLifecycleNode):
         """(header, result, motion) in target_frame through tf2 at the image's stamp; as given
         when target_frame is empty, and (with a throttled warning) when tf2 or the transform is
         missing: the header's frame_id always says which frame the poses are in."""
-        target = self.get_parameter('target_frame').value
+        target = self.output.target_frame
         if not target or target == header.frame_id or not len(result.poses):
             return header, result, motion
         try:
