@@ -119,6 +119,7 @@ def cmd_eval(args):
         args.sampler,
         keypoint_noise=args.keypoint_noise,
         population_size=not args.network_size,
+        fit_2d=not args.no_fit_2d,
     )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_results(results, args.out)
@@ -346,14 +347,20 @@ def build_parser():
         help="keep the network's own body size (population_size false; the ablation of the "
         "model card's Size section)",
     )
+    p.add_argument(
+        "--no-fit-2d",
+        action="store_true",
+        help="the plain conditional sampler: no 2D fit between the denoising steps (fit_2d "
+        "false; the ablation of the model card's 2D fit section)",
+    )
     p.add_argument("--sampler", default="ddim", choices=sorted(SAMPLERS))
     p.add_argument(
         "--keypoint-noise",
         type=float,
         default=None,
-        help="expected 2D error, fraction of the person's 2D size: sets how far observed joints "
-        "move "
-        "onto their rays (0 = all the way; default: the Lifter's)",
+        help="expected 2D error, fraction of the person's 2D size: sets how hard the 2D fit "
+        "pulls and how far observed joints move onto their rays (0 = all the way; default: the "
+        "Lifter's)",
     )
     p.add_argument("--max-frames", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)

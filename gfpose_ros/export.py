@@ -22,6 +22,7 @@ runs the score network in fp16 inside the graph (inputs and outputs stay fp32), 
 strongly typed TensorRT engine (TensorRT 11: the only kind) gets its precision.
 """
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -31,18 +32,24 @@ import warnings
 import torch
 from torch import nn
 
+from . import fit_2d
 from .model import POSE_SCALE, ScoreNet, alpha_sigma, make_condition, timestep_embedding
 from .sampling import SAMPLERS, sample_ddim_tracked
 from .settings import PRECISIONS, BackendSpec
 from .skeleton import NUM_JOINTS
 
-INPUT_NAMES = ("xy", "mask_2d", "pose_3d", "mask_3d", "noise")
+INPUT_NAMES = ("xy", "mask_2d", "weight_2d", "pose_3d", "mask_3d", "noise")
 WARM_INPUT_NAMES = INPUT_NAMES + ("x_prev", "warm")
 OUTPUT_NAME = "poses"
 OPSET = 17
 # The export code's own version: bump it whenever a change here alters what export_onnx writes
 # (the graph's ops, casts, names), so every cached graph is exported again.
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3
+# The 2D fit the graphs run after every denoiser call: "rays" (shipped), or for the ablation
+# (scripts/fit_2d_ablation.py) and `gfpose bench`'s comparison "bones" or "none" (the graph
+# without the fit's operations). Part of the cache key; set it with ``fit_method``.
+FIT_METHOD = "rays"
+FIT_METHODS = fit_2d.METHODS + ("none",)
 GRAPH_PRECISIONS = PRECISIONS
 
 
@@ -104,7 +111,8 @@ def graph_file_name(model_hash, spec):
     """The cache key of ``spec``'s graph for the model file with SHA-256 ``model_hash``.
 
     It holds everything the exported file depends on: the model, the package version, the
-    export code's version, the opset, the precision, the sampler, steps and warm start. Any
+    export code's version, the opset, the precision, the 2D fit (when not the shipped one), the
+    sampler, steps and warm start. Any
     change names a different file, so it is exported again; the name ends in
     ``_{sampler}_k{steps}[_warm{t_start}].onnx``."""
     tail = f"{spec.sampler}_k{spec.steps}" + (
@@ -112,7 +120,7 @@ def graph_file_name(model_hash, spec):
     )
     return (
         f"sampler_{model_hash[:16]}_v{package_version()}-x{EXPORT_VERSION}-op{OPSET}"
-        f"-{spec.precision}_{tail}.onnx"
+        f"-{spec.precision}{'' if FIT_METHOD == 'rays' else '-fit' + FIT_METHOD}_{tail}.onnx"
     )
 
 
@@ -212,9 +220,10 @@ class SamplerGraph(nn.Module):
         self.sampler = sampler
         self.seed = seed
 
-    def forward(self, xy, mask_2d, pose_3d, mask_3d, noise):
+    def forward(self, xy, mask_2d, weight_2d, pose_3d, mask_3d, noise):
         condition = make_condition(xy, mask_2d, pose_3d / POSE_SCALE, mask_3d)
         embedding = self.net.embed_condition(condition)
+        denoiser = fitted_denoiser(lambda x, t: self.net.denoise(x, t, embedding), xy, weight_2d)
         if self.sampler == "euler_maruyama":
             if torch.onnx.is_in_onnx_export():
                 increments = torch.randn((self.steps,) + tuple(noise.shape), dtype=noise.dtype)
@@ -227,9 +236,7 @@ class SamplerGraph(nn.Module):
                     device=noise.device,
                 )
             noise = torch.cat([noise[None], increments])
-        x0 = SAMPLERS[self.sampler](
-            lambda x, t: self.net.denoise(x, t, embedding), noise, self.steps
-        )
+        x0 = SAMPLERS[self.sampler](denoiser, noise, self.steps)
         return x0.view(-1, NUM_JOINTS, 3) * POSE_SCALE
 
 
@@ -244,12 +251,12 @@ class WarmSamplerGraph(SamplerGraph):
         super().__init__(net, steps, "ddim")
         self.t_start = float(t_start)
 
-    def forward(self, xy, mask_2d, pose_3d, mask_3d, noise, x_prev, warm):
+    def forward(self, xy, mask_2d, weight_2d, pose_3d, mask_3d, noise, x_prev, warm):
         embedding = self.net.embed_condition(
             make_condition(xy, mask_2d, pose_3d / POSE_SCALE, mask_3d)
         )
         x0 = sample_ddim_tracked(
-            lambda x, t: self.net.denoise(x, t, embedding),
+            fitted_denoiser(lambda x, t: self.net.denoise(x, t, embedding), xy, weight_2d),
             noise,
             x_prev,
             warm,
@@ -257,6 +264,33 @@ class WarmSamplerGraph(SamplerGraph):
             self.t_start,
         )
         return x0.view(-1, NUM_JOINTS, 3) * POSE_SCALE
+
+
+@contextlib.contextmanager
+def fit_method(method):
+    """Graphs made (and cached) inside this block run the 2D fit ``method`` (FIT_METHODS)."""
+    global FIT_METHOD
+    if method not in FIT_METHODS:
+        raise ValueError(f"unknown fit method {method!r}; choose one of {', '.join(FIT_METHODS)}")
+    before, FIT_METHOD = FIT_METHOD, method
+    try:
+        yield
+    finally:
+        FIT_METHOD = before
+
+
+def fitted_denoiser(denoiser, xy, weight_2d):
+    """``denoiser`` whose every x0 estimate is fitted to the 2D (fit_2d.fit_to_2d, FIT_METHOD);
+    weight_2d (B, 17) zero: the plain denoiser's answers."""
+    method = FIT_METHOD
+    if method == "none":
+        return denoiser
+
+    def fitted(x, t):
+        x0 = denoiser(x, t).view(-1, NUM_JOINTS, 3)
+        return fit_2d.fit_to_2d(x0, xy, weight_2d, method).reshape(-1, NUM_JOINTS * 3)
+
+    return fitted
 
 
 def make_graph(net, steps, sampler="ddim", t_start=None, precision="fp32"):
@@ -275,6 +309,7 @@ def example_inputs(batch=2, warm=False):
     inputs = (
         0.2 * torch.randn(batch, NUM_JOINTS, 2, generator=g),
         torch.ones(batch, NUM_JOINTS),
+        torch.full((batch, NUM_JOINTS), 0.9),
         torch.zeros(batch, NUM_JOINTS, 3),
         torch.zeros(batch, NUM_JOINTS),
         torch.randn(batch, NUM_JOINTS * 3, generator=g),

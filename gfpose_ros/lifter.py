@@ -21,6 +21,7 @@ import numpy as np
 
 from .backends import create_backend
 from .camera import check_intrinsics, fit_root_translation, pixels_to_normalized, toward_rays
+from .fit_2d import fit_strength
 from .depth_fusion import as_depth_image, fuse_depth, place_with_depth
 from .model import POSE_SCALE
 from .selection import InputError, confident_joints, to_model_layout
@@ -218,9 +219,11 @@ class Lifter:
             return LiftResult.empty(h)
         xy = pixels_to_normalized(uv, K)
         weights_2d = np.where(observed, confidence, 0.0)
+        fit_weight = fit_strength(settings.keypoint_noise) if settings.fit_2d else 0.0
         inputs = {
             "xy": _per_hypothesis(np.where(observed[..., None], xy, 0.0), h),
             "mask_2d": _per_hypothesis(observed, h),
+            "weight_2d": _per_hypothesis(weights_2d.clip(0, 1) * fit_weight, h),
             "pose_3d": _per_hypothesis(
                 np.zeros((n, NUM_JOINTS, 3)) if pose_3d is None else pose_3d, h
             ),

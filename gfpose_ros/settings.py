@@ -145,6 +145,9 @@ class LiftSettings(_Settings):
     # unit of the training noise; it sets how far the published joints move onto their 2D rays
     # (measured in models/MODEL_CARD.md on exact, clean and detector-like noisy 2D).
     keypoint_noise: float = 0.03
+    # Fit each denoising step's pose to the 2D (fit_2d: bones keep their length, joints move
+    # onto their rays by their confidence); false: the 2D only conditions the network.
+    fit_2d: bool = True
     min_joints: int = 4  # people with fewer confident joints are not lifted
     person_height: float = 0.0  # stature in metres; 0 = the population's (POPULATION_STATURE)
     # With person_height 0: scale each person to POPULATION_STATURE (false: the network's size).
@@ -168,7 +171,14 @@ class LiftSettings(_Settings):
                 "person_height must be 0 (the population's expected stature) or 0.5..2.5 m, "
                 f"got {self.person_height}"
             )
-        for name in ("tracking", "warm_start", "smooth_poses", "motion_filter", "population_size"):
+        for name in (
+            "tracking",
+            "warm_start",
+            "smooth_poses",
+            "motion_filter",
+            "population_size",
+            "fit_2d",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.depth_fusion, DepthFusionConfig):

@@ -69,8 +69,9 @@ def test_short_sampler_agrees_with_the_1000_step_reference(net):
     errors = {}
     for sampler, steps in (("ddim", 4), ("euler_maruyama", 1000)):
         with torch.no_grad():
+            # weight_2d zero: the samplers alone, without the 2D fit between their steps
             pred = SamplerGraph(net, steps, sampler)(
-                xy * mask[..., None], mask, zeros3, torch.zeros(n, 17), noise
+                xy * mask[..., None], mask, torch.zeros(n, 17), zeros3, torch.zeros(n, 17), noise
             )
         pred = pred.numpy() - pred.numpy()[:, :1]
         errors[sampler] = np.linalg.norm(pred - gt, axis=-1).mean() * 1000
@@ -172,6 +173,7 @@ def heldout_inputs():
     inputs = {
         "xy": np.repeat(xy * mask[..., None], h, 0).astype(np.float32),
         "mask_2d": np.repeat(mask, h, 0),
+        "weight_2d": np.repeat(mask, h, 0),
         "pose_3d": np.zeros((n * h, 17, 3), np.float32),
         "mask_3d": np.zeros((n * h, 17), np.float32),
         "noise": np.random.default_rng(0).standard_normal((n * h, 51)).astype(np.float32),

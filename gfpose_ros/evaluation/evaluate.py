@@ -288,6 +288,7 @@ def evaluate(
     log=print,
     keypoint_noise=None,
     population_size=True,
+    fit_2d=True,
 ):
     sample = load_eval_file(path)
     if max_frames and max_frames < len(sample["poses_3d"]):
@@ -302,6 +303,7 @@ def evaluate(
         "sampler": sampler,
         "aggregation": aggregation,
         "population_size": population_size,
+        "fit_2d": fit_2d,
         "runs": [],
     }
     for steps in steps_list:
@@ -320,6 +322,7 @@ def evaluate(
                     aggregation=aggregation,
                     confidence_threshold=1e-6,
                     population_size=population_size,
+                    fit_2d=fit_2d,
                     **({} if keypoint_noise is None else {"keypoint_noise": keypoint_noise}),
                 ),
             )

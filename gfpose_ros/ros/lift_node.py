@@ -166,6 +166,11 @@ PARAMETERS = {
         'observed joints move onto their camera rays by how much this trusts the 2D over the '
         'prior. 0 = exact 2D, 10 = ignore the rays',
     ),
+    'fit_2d': core_parameter(
+        'fit_2d',
+        'Fit every denoising step\'s pose to the 2D (joints onto their rays by their confidence, '
+        'pulled less the larger keypoint_noise is); false = the 2D only conditions the network',
+    ),
     'min_joints': core_parameter('min_joints', 'People with fewer confident joints are dropped'),
     'person_height': core_parameter(
         'person_height',

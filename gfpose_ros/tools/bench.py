@@ -3,8 +3,10 @@
 Every speed figure in the README comes from this command. A frame is one ``Lifter.lift`` call
 (normalise, one backend call for people x hypotheses, aggregate), as the node runs it. The
 default grid sweeps one factor at a time around the shipped operating point; ``--full-grid``
-runs the whole product. GFPose's published sampler (1000 Euler-Maruyama steps) is timed in the
-same run on the same model and backend, so the speed-up is a measured ratio.
+runs the whole product. Rows of path ``no-fit`` time the cold path on the graph without the 2D
+fit between the denoising steps (its cost, in the same run). GFPose's published sampler (1000
+Euler-Maruyama steps) is timed in the same run on the same model and backend, so the speed-up is
+a measured ratio.
 """
 
 import itertools
@@ -16,6 +18,7 @@ import time
 import numpy as np
 import torch
 
+from ..export import fit_method
 from ..lifter import Lifter
 from ..pipeline import FramePipeline
 from ..selection import people_from_arrays
@@ -159,6 +162,46 @@ def grid(args):
     return sorted(points)
 
 
+def grid_steps(args):
+    return sorted({s for _, _, s in grid(args)})
+
+
+def time_without_fit(args, backend, rng):
+    """The cold path at the default steps and hypotheses, 1 and the most people, on the graph
+    without the 2D fit's operations (export.fit_method 'none'): what the fit costs, in the same
+    run as the rows of the shipped graph."""
+    spec = BackendSpec(
+        model_path=args.model,
+        backend=backend,
+        steps=args.default_steps,
+        max_batch=10_000,
+        engine_cache_dir=args.cache_dir or "",
+        num_threads=args.threads,
+    )
+    with fit_method("none"):
+        pipeline = FramePipeline(Lifter(spec, LiftSettings(max_people=1)))
+    rows = []
+    for people in sorted({1, max(args.people)}):
+        pipeline.lifter.settings = LiftSettings(
+            num_hypotheses=args.default_hypotheses, max_people=people, tracking=False
+        )
+        stats = time_frames(pipeline, people, args.frames, args.warmup, rng)
+        rows.append(
+            {
+                "backend": pipeline.lifter.backend.name,
+                "path": "no-fit",
+                "people": people,
+                "hypotheses": args.default_hypotheses,
+                "steps": args.default_steps,
+                "network_evaluations": args.default_steps,
+                "sampler": "ddim",
+                "fit_2d": "none",
+                **stats,
+            }
+        )
+    return rows
+
+
 def run(args, log=print):
     from ..export import load_network
 
@@ -182,7 +225,7 @@ def run(args, log=print):
     if args.threads:
         torch.set_num_threads(args.threads)
     for backend in args.backends:
-        for steps in sorted({s for _, _, s in grid(args)}):
+        for steps in grid_steps(args):
             spec = BackendSpec(
                 model_path=args.model,
                 backend=backend,
@@ -224,6 +267,10 @@ def run(args, log=print):
                     }
                     results["runs"].append(row)
                     log(format_row(row))
+        if args.default_steps in grid_steps(args):
+            for row in time_without_fit(args, backend, rng):
+                results["runs"].append(row)
+                log(format_row(row))
     if args.reference_frames:
         # GFPose's configuration on the same model, on the torch backend (the reference backend:
         # a 1000-step graph takes minutes to export), at the default operating point.
