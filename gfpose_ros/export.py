@@ -5,6 +5,8 @@ TensorRT run its ONNX export. Inputs (B = people x hypotheses, dynamic):
 
 - ``xy`` (B, 17, 2): normalised image coordinates (pixels through the intrinsics)
 - ``mask_2d`` (B, 17): 1 where the 2D joint is observed
+- ``weight_2d`` (B, 17): how hard each joint pulls in the 2D fit after every denoiser call
+  (fit_2d; the lifter's confidence x fit strength; 0 = no fit)
 - ``pose_3d`` (B, 17, 3) and ``mask_3d`` (B, 17): partial root-relative 3D in metres, for
 completion
 - ``noise`` (B, 51): the initial noise x_1
