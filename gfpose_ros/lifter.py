@@ -120,6 +120,18 @@ class Lifter:
             )
         return self._warm_backend
 
+    def wrap_graphs(self, wrap):
+        """Replace the graph backends by ``wrap(backend)`` (instrumentation: timing, counting;
+        ``wrap`` returns the backend itself to leave one as it is), building the tracking graph
+        first when the settings warm-start. Returns the graphs now in use: [cold] or
+        [cold, tracking]."""
+        if self.settings.tracking and self.settings.warm_start:
+            self.warm_backend()
+        self.backend = wrap(self.backend)
+        if self._warm_backend is not None:
+            self._warm_backend = wrap(self._warm_backend)
+        return [b for b in (self.backend, self._warm_backend) if b is not None]
+
     def _create_backend(self, kind, steps, t_start=None):
         """(backend, reason) of the cold graph, or with ``t_start`` the tracking graph."""
         spec = self.spec

@@ -114,11 +114,19 @@ class PythonProcess:
     """A Python child process in the same (ROS) environment, with its stdout
     read line by line on a background thread."""
 
-    def __init__(self, code: str, *, env: Optional[dict] = None, args: tuple = ()):
+    def __init__(
+        self,
+        code: str = '',
+        *,
+        env: Optional[dict] = None,
+        args: tuple = (),
+        command: Optional[list] = None,
+    ):
+        """Runs ``code`` with ``args``, or the ``command`` line (another Python program)."""
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault('PYTHONUNBUFFERED', '1')
         self.proc = subprocess.Popen(
-            [sys.executable, '-u', '-c', textwrap.dedent(code), *args],
+            command or [sys.executable, '-u', '-c', textwrap.dedent(code), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -222,17 +230,11 @@ def spin_until(
 LIFT_PARAMS_FILE = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'config', 'lift.yaml'
 )
-_RUN_LIFT_NODE = '''
-import sys
-from gfpose_ros.ros.entry import lift
-sys.exit(lift())
-'''
 
 
 def start_lift_node(namespace: str, *params: str) -> PythonProcess:
     """The lift node as a user starts it, in its own process: config/lift.yaml plus -p
-    overrides."""
-    args = ['--ros-args', '--params-file', LIFT_PARAMS_FILE, '-r', f'__ns:={namespace}']
-    for p in params:
-        args += ['-p', p]
-    return PythonProcess(_RUN_LIFT_NODE, args=tuple(args))
+    overrides (the command line of gfpose_ros.tools.client, the one place nodes start from)."""
+    from gfpose_ros.tools.client import node_command
+
+    return PythonProcess(command=node_command('lift', LIFT_PARAMS_FILE, namespace, list(params)))

@@ -196,8 +196,7 @@ def test_tracked_lifting_makes_one_backend_call_per_frame(lifter, clip):
     from gfpose_ros.pipeline import FramePipeline
     from gfpose_ros.selection import people_from_arrays
 
-    cold, warm = CountingBackend(lifter.backend), CountingBackend(lifter.warm_backend())
-    lifter.backend, lifter._warm_backend = cold, warm
+    cold, warm = lifter.wrap_graphs(CountingBackend)
     try:
         tracked = FramePipeline(lifter)  # tracking and warm starts are the default settings
         for t in range(6):
@@ -216,7 +215,7 @@ def test_tracked_lifting_makes_one_backend_call_per_frame(lifter, clip):
             cold.calls == 1 and warm.calls == 5
         )  # only the very first frame has nobody to warm-start
     finally:
-        lifter.backend, lifter._warm_backend = cold.backend, warm.backend
+        lifter.wrap_graphs(lambda counting: counting.backend)
 
 
 def test_warm_starts_cut_jitter_on_a_heldout_clip(lifter, clip):

@@ -34,7 +34,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
 from gfpose_msgs.msg import Keypoints2DArray, Pose3DArray, PoseHypothesesArray
-from gfpose_ros.camera import CameraError, check_intrinsics, intrinsics
+from gfpose_ros.camera import CameraError, intrinsics
 from gfpose_ros.lifter import Lifter
 from gfpose_ros.pipeline import FramePipeline
 from gfpose_ros.settings import CHOICES, RANGES, BackendSpec, LiftSettings, SettingsError
@@ -501,7 +501,7 @@ class LiftNode(GfposeLifecycleNode):
         start = time.monotonic()
         received_ns = message_info.get('received_timestamp') or 0
         self.stats.arrived(message_info)
-        K = None
+        K, source = None, None
         if msg.people:  # nobody seen needs no camera: the empty result clears stale poses
             K, source = self.intrinsics()
             if K is None:
@@ -510,12 +510,6 @@ class LiftNode(GfposeLifecycleNode):
                     f'no camera_info received on {self.resolve_topic_name("camera_info")} '
                     'and no fallback intrinsics (parameters fx, fy, cx, cy)',
                 )
-                return
-            try:
-                check_intrinsics(K)
-            except CameraError as exc:
-                reason = f'CameraError: intrinsics from {source}: {exc}'
-                self.skip(reason, reason)
                 return
         try:
             frame = self.pipeline.lift_frame(
@@ -526,7 +520,8 @@ class LiftNode(GfposeLifecycleNode):
                 frame_id=msg.header.frame_id,
             )
         except ValueError as exc:  # InputError, LayoutError, CameraError: a bad frame
-            reason = f'{type(exc).__name__}: {exc}'
+            where = f'intrinsics from {source}: ' if isinstance(exc, CameraError) else ''
+            reason = f'{type(exc).__name__}: {where}{exc}'
             self.skip(reason, reason)  # throttled per distinct reason
             return
         except Exception as exc:  # a backend failure must not kill the node either

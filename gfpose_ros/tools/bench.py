@@ -98,14 +98,7 @@ class TimedBackend:
 def timed_graphs(lifter):
     """The lifter's graphs, each wrapped once in a TimedBackend: [cold] or [cold, tracking]
     (the tracking graph once the settings warm-start)."""
-    if not isinstance(lifter.backend, TimedBackend):
-        lifter.backend = TimedBackend(lifter.backend)
-    graphs = [lifter.backend]
-    if lifter.settings.tracking and lifter.settings.warm_start:
-        if not isinstance(lifter.warm_backend(), TimedBackend):
-            lifter._warm_backend = TimedBackend(lifter._warm_backend)
-        graphs.append(lifter._warm_backend)
-    return graphs
+    return lifter.wrap_graphs(lambda b: b if isinstance(b, TimedBackend) else TimedBackend(b))
 
 
 def time_frames(pipeline, people, frames, warmup, rng):

@@ -8,6 +8,7 @@ publish -> receive time of each frame.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -64,24 +65,33 @@ def node_overrides(args):
     return overrides
 
 
-def start_lift_node(params_file=None, namespace='', params=None, log_file=None, env=None):
-    """Start the lift node in its own process; returns the Popen. ``params`` override the file."""
-    cmd = [
-        sys.executable,
-        '-m',
-        'gfpose_ros.ros.entry',
-        'lift',
-        '--ros-args',
-        '--params-file',
-        params_file or package_file('config', 'lift.yaml'),
-    ]
+def node_command(kind='lift', params_file=None, namespace='', params=None, console_script=False):
+    """The command line of a node process (``kind`` 'lift' or 'camera'): its entry point with
+    ``params_file`` (default: the package's config/{lift,camera}.yaml), a namespace and ``params``
+    (a dict, or 'name:=value' strings) as -p overrides. ``console_script``: the installed
+    gfpose_{kind} script, as ros2 launch and users run it, where it is on the PATH. The one place
+    the demo, the benchmarks and the ROS tests start nodes from."""
+    script = shutil.which(f'gfpose_{kind}') if console_script else None
+    cmd = [script] if script else [sys.executable, '-m', 'gfpose_ros.ros.entry', kind]
+    cmd += ['--ros-args', '--params-file', params_file or package_file('config', f'{kind}.yaml')]
     if namespace:
         cmd += ['-r', f'__ns:={namespace}']
-    for name, value in (params or {}).items():
-        cmd += ['-p', f'{name}:={value}']
+    if isinstance(params, dict):
+        params = [f'{name}:={value}' for name, value in params.items()]
+    for param in params or ():
+        cmd += ['-p', param]
+    return cmd
+
+
+def start_lift_node(params_file=None, namespace='', params=None, log_file=None, env=None):
+    """Start the lift node in its own process; returns the Popen. ``params`` override the file."""
     out = open(log_file, 'w') if log_file else subprocess.DEVNULL
     return subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
+        node_command('lift', params_file, namespace, params),
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
 
 
