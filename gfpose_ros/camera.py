@@ -72,9 +72,9 @@ def fit_root_translation(pose_rel, xy, weights):
     # Where fewer than two joints are seen the system is singular: divide by 1, then mark NaN.
     a = np.where(enough, a, 1.0)
     tz = (a * r3 + b * r1 + c * r2) / np.where(enough, a * d - b * b - c * c, 1.0)
-    T = np.empty(tz.shape + (3,))
-    T[..., 0], T[..., 1], T[..., 2] = (r1 + b * tz) / a, (r2 + c * tz) / a, tz
-    T[np.broadcast_to(~enough, tz.shape)] = np.nan
+    T = np.stack([(r1 + b * tz) / a, (r2 + c * tz) / a, tz], -1)
+    if not enough.all():  # the usual frame: every person seen, nothing to mark
+        T[np.broadcast_to(~enough, tz.shape)] = np.nan
     return T
 
 

@@ -31,20 +31,29 @@ run() {  # name, then gfpose eval arguments
 run 2a_heldout --data "$OUT/heldout.npz" --model "$MODEL" --steps 4 --hypotheses 20
 run 2b_hdm05_left_out --data "$OUT/hdm05_all.npz" --model "$LOSO_MODEL" --steps 4 --hypotheses 20
 run adult_heldout --data "$OUT/heldout_adult.npz" --model "$MODEL" --steps 4 --hypotheses 20
-# The card's detail tables of the second release, measured at the network's own size (before the
-# population size became the default): --network-size reproduces them.
-run 2a_heldout_steps --data "$OUT/heldout.npz" --model "$MODEL" --steps 1,2,4,8 --hypotheses 1,20 --network-size
-run 2a_heldout_baseline --data "$OUT/heldout.npz" --model "$BASELINE" --steps 4 --hypotheses 1,20 --network-size
-run 2b_hdm05_left_out_detail --data "$OUT/hdm05_all.npz" --model "$LOSO_MODEL" --steps 4 --hypotheses 1,20 --network-size
+# The card's detail tables of the second release, measured at the network's own size and without
+# the 2D fit inside the sampler (before either became the default): --network-size --no-fit-2d
+# reproduces them.
+OLD="--network-size --no-fit-2d"
+run 2a_heldout_steps --data "$OUT/heldout.npz" --model "$MODEL" --steps 1,2,4,8 --hypotheses 1,20 $OLD
+run 2a_heldout_baseline --data "$OUT/heldout.npz" --model "$BASELINE" --steps 4 --hypotheses 1,20 $OLD
+run 2b_hdm05_left_out_detail --data "$OUT/hdm05_all.npz" --model "$LOSO_MODEL" --steps 4 --hypotheses 1,20 $OLD
 run loso_hdm05 --data "$OUT/hdm05_all.npz" --model "$LOSO_DIR/without_hdm05.pt" --steps 4 --hypotheses 1,20
 run loso_everyday --data "$OUT/everyday_all.npz" --model "$LOSO_DIR/without_everyday.pt" --steps 4 --hypotheses 1,20
 # Size (the Size section): each person scaled to the population's stature (the default) against
 # the network's own size, on the training population's bodies and on a source left out.
 run size_adult_network --data "$OUT/heldout_adult.npz" --model "$MODEL" --steps 4 --hypotheses 20 --network-size
 run size_loso_hdm05_network --data "$OUT/hdm05_all.npz" --model "$LOSO_DIR/without_hdm05.pt" --steps 4 --hypotheses 20 --network-size
+run size_loso_everyday_network --data "$OUT/everyday_all.npz" --model "$LOSO_DIR/without_everyday.pt" --steps 4 --hypotheses 20 --network-size
 # The 2D rays (item 6): keypoint_noise 0 = every observed joint on its ray, 10 = the prior's answer.
 for data in heldout_exact2d heldout heldout_noisy2d; do
   for noise in 0 0.01 0.02 0.03 10; do
-    run "rays_${data}_${noise}" --data "$OUT/$data.npz" --model "$MODEL" --steps 4 --hypotheses 20 --keypoint-noise "$noise" --network-size
+    run "rays_${data}_${noise}" --data "$OUT/$data.npz" --model "$MODEL" --steps 4 --hypotheses 20 --keypoint-noise "$noise" $OLD
   done
+done
+# The 2D fit inside the sampler against the plain sampler and the bone-length fit, on 2-LOSO.
+python scripts/fit_2d_ablation.py --out "$OUT/fit_2d"
+# Recipe changes judged by 2-LOSO at the baseline's budget (config/loso/*.yaml), against loso_*.
+for half in hdm05 everyday; do
+  run "loso_bone_ratios_$half" --data "$OUT/${half}_all.npz" --model "$LOSO_DIR/bone_ratios_without_$half.pt" --steps 4 --hypotheses 1,20
 done
