@@ -44,6 +44,8 @@ run loso_everyday --data "$OUT/everyday_all.npz" --model "$LOSO_DIR/without_ever
 # the network's own size, on the training population's bodies and on a source left out.
 run size_adult_network --data "$OUT/heldout_adult.npz" --model "$MODEL" --steps 4 --hypotheses 20 --network-size
 run size_loso_hdm05_network --data "$OUT/hdm05_all.npz" --model "$LOSO_DIR/without_hdm05.pt" --steps 4 --hypotheses 20 --network-size
+run size_2b_network --data "$OUT/hdm05_all.npz" --model "$LOSO_MODEL" --steps 4 --hypotheses 20 --network-size
+run size_2a_network --data "$OUT/heldout.npz" --model "$MODEL" --steps 4 --hypotheses 20 --network-size
 run size_loso_everyday_network --data "$OUT/everyday_all.npz" --model "$LOSO_DIR/without_everyday.pt" --steps 4 --hypotheses 20 --network-size
 # The 2D rays (item 6): keypoint_noise 0 = every observed joint on its ray, 10 = the prior's answer.
 for data in heldout_exact2d heldout heldout_noisy2d; do
