@@ -49,6 +49,56 @@ def project(points, K):
     return normalized_to_pixels(points[..., :2] / points[..., 2:3], K)
 
 
+def root_fit_operator(xy, weights):
+    """The least-squares root translation as a linear map, for one set of 2D observations:
+    (C (..., 51, 3), A (..., 3, 3)) such that T = A (pose C), pose a root-relative pose (J = 17)
+    flattened to 51 numbers. Built once per person, it places any number of hypotheses with two
+    matrix products (fit_root_translation spells out what it solves). xy (..., J, 2)
+    normalised, weights (..., J) >= 0; A is NaN where fewer than two joints are weighted."""
+    w = np.asarray(weights, dtype=np.float64)
+    xy = np.where(w[..., None] > 0, np.asarray(xy, dtype=np.float64), 0.0)
+    x, y = xy[..., 0], xy[..., 1]
+    wx, wy = w * x, w * y
+    zero = np.zeros_like(w)
+    # Per joint, the coefficients of X, Y, Z in r1 = sum w (x Z - X), r2 = sum w (y Z - Y) and
+    # r3 = sum w (x X + y Y - (x^2 + y^2) Z), the right-hand side of the normal equations.
+    C = np.stack(
+        [
+            np.stack([-w, zero, wx], -1),
+            np.stack([zero, -w, wy], -1),
+            np.stack([wx, wy, -(wx * x + wy * y)], -1),
+        ],
+        -2,
+    )  # (..., J, 3 coordinates, 3 equations)
+    C = C.reshape(C.shape[:-3] + (-1, 3))
+    a, b, c = w.sum(-1), wx.sum(-1), wy.sum(-1)
+    d = (wx * x + wy * y).sum(-1)
+    enough = (w > 0).sum(-1) >= 2
+    a = np.where(enough, a, 1.0)
+    det = np.where(enough, a * d - b * b - c * c, 1.0)
+    # [[a, 0, -b], [0, a, -c], [-b, -c, d]] T = r, inverted in closed form.
+    bd, cd = b / det, c / det
+    A = np.stack(
+        [
+            np.stack([1 / a + b * bd / a, c * bd / a, bd], -1),
+            np.stack([b * cd / a, 1 / a + c * cd / a, cd], -1),
+            np.stack([bd, cd, a / det], -1),
+        ],
+        -2,
+    )
+    if not enough.all():  # the usual frame: every person seen, nothing to mark
+        A[~np.broadcast_to(enough, A.shape[:-2])] = np.nan
+    return C, A
+
+
+def apply_root_fit(pose_rel, operator):
+    """Translations (..., 3) of root-relative poses (..., J, 3) under root_fit_operator's map
+    (their leading dimensions broadcast)."""
+    C, A = operator
+    r = (pose_rel.reshape(pose_rel.shape[:-2] + (1, -1)) @ C)[..., 0, :]
+    return (A @ r[..., None])[..., 0]
+
+
 def fit_root_translation(pose_rel, xy, weights):
     """Least-squares translation T so that pose_rel + T reprojects onto normalised points xy.
 
@@ -56,26 +106,12 @@ def fit_root_translation(pose_rel, xy, weights):
     coordinates, weights (..., J) >= 0 (0 for a missing joint); the three broadcast. With
     x = (X + Tx) / (Z + Tz) each joint gives two equations linear in T: Tx - x Tz = x Z - X and
     Ty - y Tz = y Z - Y. Their normal equations, [[a, 0, -b], [0, a, -c], [-b, -c, d]] T = r
-    with weighted sums a, b, c, d, are solved in closed form (this runs on every frame, for
-    every hypothesis). Needs two or more weighted joints; returns NaN where fewer are seen.
+    with weighted sums a, b, c, d, are solved in closed form (root_fit_operator, which a caller
+    placing many poses on the same 2D builds once). Needs two or more weighted joints; returns
+    NaN where fewer are seen.
     """
     pose_rel = np.asarray(pose_rel, dtype=np.float64)
-    w = np.asarray(weights, dtype=np.float64)
-    xy = np.where(w[..., None] > 0, np.asarray(xy, dtype=np.float64), 0.0)
-    x, y = xy[..., 0], xy[..., 1]
-    wbx = w * (x * pose_rel[..., 2] - pose_rel[..., 0])
-    wby = w * (y * pose_rel[..., 2] - pose_rel[..., 1])
-    r1, r2, r3 = wbx.sum(-1), wby.sum(-1), -(x * wbx + y * wby).sum(-1)
-    a, b, c = w.sum(-1), (w * x).sum(-1), (w * y).sum(-1)
-    d = (w * (x * x + y * y)).sum(-1)
-    enough = (w > 0).sum(-1) >= 2
-    # Where fewer than two joints are seen the system is singular: divide by 1, then mark NaN.
-    a = np.where(enough, a, 1.0)
-    tz = (a * r3 + b * r1 + c * r2) / np.where(enough, a * d - b * b - c * c, 1.0)
-    T = np.stack([(r1 + b * tz) / a, (r2 + c * tz) / a, tz], -1)
-    if not enough.all():  # the usual frame: every person seen, nothing to mark
-        T[np.broadcast_to(~enough, tz.shape)] = np.nan
-    return T
+    return apply_root_fit(pose_rel, root_fit_operator(xy, weights))
 
 
 def toward_rays(points, xy, weight):

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends import create_backend
-from .camera import check_intrinsics, fit_root_translation, pixels_to_normalized, toward_rays
+from .camera import (
+    apply_root_fit,
+    check_intrinsics,
+    pixels_to_normalized,
+    root_fit_operator,
+    toward_rays,
+)
 from .fit_2d import fit_strength
 from .depth_fusion import as_depth_image, fuse_depth, place_with_depth
 from .model import POSE_SCALE
@@ -309,7 +315,10 @@ def aggregate(rel, xy, weights_2d, observed, confidence, settings):
     model_poses and the depth fields). This runs on every frame around the graph call, so it is
     written for few numpy calls on small arrays."""
     n, h = rel.shape[:2]
-    hypotheses = rel + fit_root_translation(rel, xy[:, None], weights_2d[:, None])[:, :, None]
+    # One least-squares map per person places all its hypotheses and then its answer.
+    fit = root_fit_operator(xy, weights_2d)
+    fit_all = (fit[0][:, None], fit[1][:, None])
+    hypotheses = rel + apply_root_fit(rel, fit_all)[:, :, None]
     projected = hypotheses[..., :2] / hypotheses[..., 2:3]  # (N, H, 17, 2)
     share = weights_2d / weights_2d.sum(-1, keepdims=True)  # (N, 17) each observed joint's weight
     offset = xy - (share[:, None] @ xy)  # from the weighted centroid
@@ -332,14 +341,14 @@ def aggregate(rel, xy, weights_2d, observed, confidence, settings):
         )
         pose_rel = (joint_weights[..., None] * rel).sum(1)
     pose_rel -= pose_rel[:, :1]
-    pose = pose_rel + fit_root_translation(pose_rel, xy, weights_2d)[:, None]
+    pose = pose_rel + apply_root_fit(pose_rel, fit)[:, None]
     # Spread given what was seen: each hypothesis is centred on its observed joints first, so an
     # unseen pelvis (a portrait) does not lend its own uncertainty to the joints that were seen.
     aligned = rel - share[:, None, None] @ rel  # (N, H, 17, 3)
     deviation = aligned - aligned.mean(1, keepdims=True)
     spread = np.sqrt((deviation * deviation).sum(-1).mean(1))
-    seen_count = observed.sum(1)
-    conf = (seen_count / NUM_JOINTS) * ((confidence * observed).sum(1) / seen_count.clip(1))
+    # The observed share times the mean confidence of the observed joints.
+    conf = (confidence * observed).sum(1) / NUM_JOINTS
     # The 2D error is in the unit of the training noise (data.place_for_cameras): a fraction of
     # the diagonal of the person's 2D box, here the box of the observed joints.
     seen = observed[..., None]
