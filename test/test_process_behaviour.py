@@ -59,9 +59,9 @@ def _default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start_node(kind, env, namespace, *params):
+def start_node(kind, env, namespace, *params, command=None):
     return subprocess.Popen(
-        node_command(kind) + node_args(kind, namespace, *params),
+        (command or node_command(kind)) + node_args(kind, namespace, *params),
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -125,7 +125,9 @@ def test_node_exits_when_its_parent_is_killed(ros_env, tmp_path, kind):
         pytest.importorskip('mediapipe', reason='mediapipe is not installed')
     log = tmp_path / 'node.log'
     command = shlex.join(node_command(kind) + node_args(kind, f'/orphan_test_{kind}'))
-    ready = 'configured in'  # the lift node's configure line (in the camera process too)
+    # The lift node's configure line (in the camera process too, where it comes last: the camera
+    # node's own 'configured in' comes before the lift node's configure, which takes seconds).
+    ready = 'gfpose_lift]: model '
     supervisor = subprocess.run(
         [sys.executable, '-c', SUPERVISOR, command, str(log), ready],
         env=ros_env,
@@ -212,6 +214,61 @@ def test_signal_during_graph_export_leaves_no_partial_file(ros_env, tmp_path, na
     assert not glob.glob(str(cache / '*.tmp'))
     for graph in glob.glob(str(cache / '*.onnx')):
         onnx.checker.check_model(onnx.load(graph))
+
+
+# A signal that lands while a C extension module initialises: pybind11 turns whatever the Python
+# code its init calls raises into an exception of its own. Here onnxruntime's, which the lift
+# node's configure imports: a StartupInterrupted raised there became ImportError('initialization
+# failed'), the backend choice took it for "onnxruntime is not installed", and the start-up went on
+# and ended with status 0 but without a word of why. The SIGTERM is made to land there: a SIGALRM
+# every 0.1 ms while that module initialises, whose handler calls the SIGTERM handler as the signal
+# would.
+SIGNAL_IN_EXTENSION_INIT = '''
+import importlib._bootstrap_external as bootstrap, signal
+real_imp = bootstrap._imp
+
+def alarm(signum, frame):
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.getsignal(signal.SIGTERM)(signal.SIGTERM, frame)
+
+class Imp:
+    armed = False
+
+    def __getattr__(self, name):
+        return getattr(real_imp, name)
+
+    def exec_dynamic(self, module):
+        if module.__name__.endswith('onnxruntime_pybind11_state') and not Imp.armed:
+            Imp.armed = True
+            signal.signal(signal.SIGALRM, alarm)
+            signal.setitimer(signal.ITIMER_REAL, 1e-4, 1e-4)
+        return real_imp.exec_dynamic(module)
+
+bootstrap._imp = Imp()
+from gfpose_ros.ros import entry
+entry.lift()
+'''
+
+
+def test_signal_during_extension_module_init_is_not_lost(ros_env):
+    """The start-up ends as for a signal anywhere else: the log line, status 0, and no fallback
+    to another backend on the way."""
+    import_rclpy_or_skip()
+    pytest.importorskip('onnxruntime')
+    node = start_node(
+        'lift',
+        ros_env,
+        '/swallowed_signal',
+        command=[sys.executable, '-c', SIGNAL_IN_EXTENSION_INIT],
+    )
+    try:
+        output, _ = node.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        node.kill()
+        pytest.fail(f'still running after 120 s:\n{node.communicate()[0]}')
+    check_clean(output, node.returncode)
+    assert 'SIGTERM during start-up: shutting down' in output, output
+    assert 'neither TensorRT nor ONNX Runtime is usable' not in output, output
 
 
 # ------------------------------------------------------------------ one DDS graph

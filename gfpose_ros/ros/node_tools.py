@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from importlib.machinery import ExtensionFileLoader
 
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -84,6 +85,13 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The longest wait for the callback in flight when stopping (a frame takes milliseconds to tenths
 # of a second); past it the process ends without tearing the nodes down under that callback.
 CALLBACK_DRAIN_TIMEOUT = 5.0
+# A signal that lands while a C extension module initialises comes again this much later.
+EXTENSION_INIT_RETRY = 0.01
+# The frames under which a C extension module's init runs, and any Python code it calls.
+EXTENSION_INIT_CODE = (
+    ExtensionFileLoader.create_module.__code__,
+    ExtensionFileLoader.exec_module.__code__,
+)
 
 
 class StopRequest:
@@ -103,30 +111,59 @@ class StopRequest:
     at once: the handler raises StartupInterrupted there, which unwinds the start-up (the atomic
     writes of graphs and engines remove their temporary files) up to the entry point
     (gfpose_ros.ros.entry), which exits with status 0.
+
+    Not while a C extension module initialises (the lift node's configure imports onnxruntime
+    and onnx): an exception raised in Python code that its C++ init calls does not come out as
+    itself. pybind11 turns it into ImportError('initialization failed'), which the backend choice
+    takes for "onnxruntime is not installed", and the start-up goes on; nanobind (onnx) may abort
+    or crash the process. There the handler sends the signal again a moment later, to be handled
+    once the init is over. Other code that runs Python from C may still turn the exception into an
+    error of its own, and the start-up handle that (as a configure failure, say): so it checks for
+    a stop (``check_startup``) after each of its steps, and raises the exception again there.
     """
 
     def __init__(self):
         self._read_fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._reason = None
         self.starting = True
+        self.interrupted = None  # why the start-up was interrupted (the signal), once it was
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._handle)
         signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
 
     def _handle(self, signum, frame):
-        """During start-up: raise StartupInterrupted (once). Afterwards the work is done by the
-        wake-up pipe, but a Python handler must still be installed, one that does nothing: it keeps
-        the default actions (KeyboardInterrupt, death by SIGTERM) away, so a second signal during
-        shutdown, as ros2 launch sends 0.1-0.2 s after the first, is harmless."""
+        """During start-up: raise StartupInterrupted (once; later, if a C extension module is
+        initialising). Afterwards the work is done by the wake-up pipe, but a Python handler must
+        still be installed, one that does nothing: it keeps the default actions (KeyboardInterrupt,
+        death by SIGTERM) away, so a second signal during shutdown, as ros2 launch sends 0.1-0.2 s
+        after the first, is harmless."""
         if not self.starting:
             return
+        if self.interrupted is None:
+            self.interrupted = signal_reason(signum)
+            # Something in the start-up could swallow the exception where no check_startup
+            # follows soon (a bare except, a __del__), an extension's init could last, or the
+            # teardown could hang: the process ends by this deadline in any case.
+            watchdog = threading.Timer(
+                STARTUP_EXIT_DEADLINE, _exit_after_deadline, args=(self.interrupted,)
+            )
+            watchdog.daemon = True
+            watchdog.start()
+        if _in_extension_init(frame):
+            retry = threading.Timer(EXTENSION_INIT_RETRY, os.kill, args=(os.getpid(), signum))
+            retry.daemon = True
+            retry.start()
+            return
         self.starting = False
-        # Something in the start-up could swallow the exception (a bare except, a __del__), or
-        # the teardown could hang: the process ends by this deadline in any case.
-        watchdog = threading.Timer(STARTUP_EXIT_DEADLINE, _exit_after_deadline)
-        watchdog.daemon = True
-        watchdog.start()
-        raise StartupInterrupted(signal_reason(signum))
+        raise StartupInterrupted(self.interrupted)
+
+    def check_startup(self):
+        """Raise StartupInterrupted if a signal interrupted the start-up and the start-up went on:
+        the exception was turned into another one and handled, or is yet to be raised (see the
+        class)."""
+        if self.interrupted is not None:
+            self.starting = False  # a signal sent again must not interrupt the unwinding
+            raise StartupInterrupted(self.interrupted)
 
     def request(self, reason):
         """Ask the main thread to stop (from any thread)."""
@@ -150,6 +187,14 @@ class StopRequest:
         return self._reason
 
 
+def _in_extension_init(frame):
+    while frame is not None:
+        if frame.f_code in EXTENSION_INIT_CODE:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def init_rclpy(args=None):
     """rclpy.init for a node process: a StopRequest (returned) instead of rclpy's signal
     handlers."""
@@ -158,15 +203,21 @@ def init_rclpy(args=None):
     return stop
 
 
-def autostart(node):
+def autostart(node, stop=None):
     """Configure and activate when the node's autostart parameter says so; False (after logging
-    why) when configure fails."""
+    why) when configure fails. With the process's StopRequest, a signal that interrupted either
+    transition raises StartupInterrupted here, even if the transition handled the exception."""
     if not node.get_parameter('autostart').value:
         return True
-    if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+    configured = node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    if stop is not None:
+        stop.check_startup()  # before the failure: it may be the interruption's doing
+    if not configured:
         node.get_logger().fatal('could not configure the node (see the error above); exiting')
         return False
     node.trigger_activate()
+    if stop is not None:
+        stop.check_startup()
     return True
 
 
@@ -180,8 +231,11 @@ def run_nodes(nodes, executor, stop):
     spinner = None
     try:
         for node in nodes:
-            if stop.requested() is None and not autostart(node):
+            if stop.requested() is None and not autostart(node, stop):
                 return 1
+        # The nodes' construction, or a node without autostart, may have handled it too; past
+        # this point a stop would skip the spinning and end the process without a word of why.
+        stop.check_startup()
         if stop.requested() is None:
             for node in nodes:
                 executor.add_node(node)
@@ -231,8 +285,11 @@ def run_nodes(nodes, executor, stop):
     return 0
 
 
-def _exit_after_deadline():
-    log(f'start-up interrupted; still not finished after {STARTUP_EXIT_DEADLINE} s: exiting now')
+def _exit_after_deadline(reason):
+    log(
+        f'{reason} during start-up: still not finished after {STARTUP_EXIT_DEADLINE} s: '
+        'exiting now'
+    )
     exit_process(0)
 
 
