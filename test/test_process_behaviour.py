@@ -18,7 +18,6 @@ import glob
 import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -37,21 +36,27 @@ MAX_EXIT_SECONDS = 3.0  # signal (or parent death) -> process gone; generous on 
 PROBLEMS = ('Traceback', 'KeyboardInterrupt', 'XMLPARSER', 'XMLProfileManager')
 
 
-def node_command(kind):
-    """The console script (what ros2 launch and users run) when installed, else the same entry."""
-    script = shutil.which(f'gfpose_{kind}')
-    return [script] if script else [sys.executable, '-m', 'gfpose_ros.ros.entry', kind]
-
-
-def node_args(kind, namespace, *params):
-    args = ['--ros-args', '-r', f'__ns:={namespace}']
+def _launch_file_settings(kind, params):
+    """(params file, -p overrides) of a node as the launch files start it (camera: the lift node
+    inside)."""
     if kind == 'lift':
-        args += ['--params-file', LIFT_PARAMS]
-    else:
-        args += ['--params-file', CAMERA_PARAMS, '-p', 'lift_in_process:=true']
-    for p in params:
-        args += ['-p', p]
-    return args
+        return LIFT_PARAMS, list(params)
+    return CAMERA_PARAMS, ['lift_in_process:=true', *params]
+
+
+def node_arguments(kind, namespace, *params):
+    from gfpose_ros.tools import client  # imports rclpy: only once a test runs
+
+    params_file, overrides = _launch_file_settings(kind, params)
+    return client.node_arguments(kind, params_file, namespace, overrides)
+
+
+def node_command(kind, namespace, *params):
+    """The console script (what ros2 launch and users run) when installed, else the same entry."""
+    from gfpose_ros.tools import client
+
+    params_file, overrides = _launch_file_settings(kind, params)
+    return client.node_command(kind, params_file, namespace, overrides, console_script=True)
 
 
 def _default_sigint():
@@ -61,7 +66,9 @@ def _default_sigint():
 
 def start_node(kind, env, namespace, *params, command=None):
     return subprocess.Popen(
-        (command or node_command(kind)) + node_args(kind, namespace, *params),
+        command + node_arguments(kind, namespace, *params)
+        if command
+        else node_command(kind, namespace, *params),
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -124,7 +131,7 @@ def test_node_exits_when_its_parent_is_killed(ros_env, tmp_path, kind):
     if kind == 'camera':
         pytest.importorskip('mediapipe', reason='mediapipe is not installed')
     log = tmp_path / 'node.log'
-    command = shlex.join(node_command(kind) + node_args(kind, f'/orphan_test_{kind}'))
+    command = shlex.join(node_command(kind, f'/orphan_test_{kind}'))
     # The lift node's configure line (in the camera process too, where it comes last: the camera
     # node's own 'configured in' comes before the lift node's configure, which takes seconds).
     ready = 'gfpose_lift]: model '

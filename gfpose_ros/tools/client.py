@@ -65,22 +65,28 @@ def node_overrides(args):
     return overrides
 
 
-def node_command(kind='lift', params_file=None, namespace='', params=None, console_script=False):
-    """The command line of a node process (``kind`` 'lift' or 'camera'): its entry point with
-    ``params_file`` (default: the package's config/{lift,camera}.yaml), a namespace and ``params``
-    (a dict, or 'name:=value' strings) as -p overrides. ``console_script``: the installed
-    gfpose_{kind} script, as ros2 launch and users run it, where it is on the PATH. The one place
-    the demo, the benchmarks and the ROS tests start nodes from."""
-    script = shutil.which(f'gfpose_{kind}') if console_script else None
-    cmd = [script] if script else [sys.executable, '-m', 'gfpose_ros.ros.entry', kind]
-    cmd += ['--ros-args', '--params-file', params_file or package_file('config', f'{kind}.yaml')]
+def node_arguments(kind='lift', params_file=None, namespace='', params=None):
+    """The --ros-args of a node process (``kind`` 'lift' or 'camera'): ``params_file`` (default:
+    the package's config/{lift,camera}.yaml), a namespace and ``params`` (a dict, or
+    'name:=value' strings) as -p overrides."""
+    args = ['--ros-args', '--params-file', params_file or package_file('config', f'{kind}.yaml')]
     if namespace:
-        cmd += ['-r', f'__ns:={namespace}']
+        args += ['-r', f'__ns:={namespace}']
     if isinstance(params, dict):
         params = [f'{name}:={value}' for name, value in params.items()]
     for param in params or ():
-        cmd += ['-p', param]
-    return cmd
+        args += ['-p', param]
+    return args
+
+
+def node_command(kind='lift', params_file=None, namespace='', params=None, console_script=False):
+    """The command line of a node process: its entry point and node_arguments. With
+    ``console_script``, the installed gfpose_{kind} script, as ros2 launch and users run it,
+    where it is on the PATH. The one place the demo, the benchmarks and the ROS tests start
+    nodes from."""
+    script = shutil.which(f'gfpose_{kind}') if console_script else None
+    entry = [script] if script else [sys.executable, '-m', 'gfpose_ros.ros.entry', kind]
+    return entry + node_arguments(kind, params_file, namespace, params)
 
 
 def start_lift_node(params_file=None, namespace='', params=None, log_file=None, env=None):
