@@ -120,6 +120,7 @@ def cmd_eval(args):
         keypoint_noise=args.keypoint_noise,
         population_size=not args.network_size,
         fit_2d=not args.no_fit_2d,
+        calibrated_spread=not args.raw_spread,
     )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_results(results, args.out)
@@ -137,6 +138,23 @@ def cmd_eval(args):
         print(markdown_table(results))
         print(breakdown_tables(shown))
     print(f"wrote {args.out}")
+
+
+def cmd_calibrate_spread(args):
+    from .evaluation.evaluate import fit_spread_calibration
+    from .skeleton import JOINT_NAMES
+    from .spread_calibration import write_spread_scale
+
+    scale = fit_spread_calibration(
+        args.data, args.model, args.backend, args.steps, args.hypotheses, args.seed
+    )
+    out = args.out or args.model
+    write_spread_scale(args.model, scale, out, fitted_on=os.path.basename(args.data))
+    print(
+        "spread factors (error / spread per joint): "
+        + ", ".join(f"{name} {s:.2f}" for name, s in zip(JOINT_NAMES[1:], scale[1:]))
+    )
+    print(f"wrote {out}")
 
 
 def cmd_eval_depth(args):
@@ -346,6 +364,12 @@ def build_parser():
         action="store_true",
         help="keep the network's own body size (population_size false; the ablation of the "
         "model card's Size section)",
+    )
+    p.add_argument(
+        "--raw-spread",
+        action="store_true",
+        help="publish the hypotheses' raw spread, not the model's calibrated one "
+        "(calibrated_spread false)",
     )
     p.add_argument(
         "--no-fit-2d",
@@ -589,6 +613,24 @@ def build_parser():
         help="JSON; the table goes next to it (.md)",
     )
     p.set_defaults(func=cmd_eval_tracking)
+
+    p = sub.add_parser(
+        "calibrate-spread",
+        help="fit the per-joint factors of the published spread on an evaluation set and "
+        "store them in the model file",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help="evaluation .npz of the sources the model was trained on (their held-out split)",
+    )
+    p.add_argument("--model", default=default_model_path())
+    p.add_argument("--out", default="", help="model file to write (default: --model, in place)")
+    p.add_argument("--backend", default="torch", choices=BACKENDS)
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--hypotheses", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_calibrate_spread)
 
     from .tools.offline_demo import add_demo_parser
 

@@ -31,6 +31,7 @@ from .fit_2d import fit_strength
 from .depth_fusion import as_depth_image, fuse_depth, place_with_depth
 from .model import POSE_SCALE
 from .selection import InputError, confident_joints, to_model_layout
+from .spread_calibration import read_spread_scale
 from .settings import (
     POPULATION_STATURE,
     BackendSpec,
@@ -98,6 +99,8 @@ class Lifter:
         )
         self._warm_backend = None  # the tracking graph, built on first use: warm_backend()
         self.rng = np.random.default_rng(seed)
+        # Per-joint factors on the published spread, fitted with the weights (or None).
+        self.spread_scale = read_spread_scale(self.model_path)
 
     @property
     def settings(self):
@@ -271,6 +274,8 @@ class Lifter:
         rel *= factor[..., None, None]
         height_scale = factor.mean(1)
         result = aggregate(rel, xy, weights_2d, observed, confidence, settings)
+        if settings.calibrated_spread and self.spread_scale is not None:
+            result.joint_std = result.joint_std * self.spread_scale
         # Back in the model's units (undoing person_height), as the next frame's warm start.
         result.model_poses = (
             (result.poses - result.poses[:, :1]) / (POSE_SCALE * height_scale[:, None, None])

@@ -148,6 +148,9 @@ class LiftSettings(_Settings):
     # Fit each denoising step's pose to the 2D (fit_2d: bones keep their length, joints move
     # onto their rays by their confidence); false: the 2D only conditions the network.
     fit_2d: bool = True
+    # Publish joint_std with the model's per-joint calibration (spread_calibration), where the
+    # model file has one; false: the hypotheses' raw spread.
+    calibrated_spread: bool = True
     min_joints: int = 4  # people with fewer confident joints are not lifted
     person_height: float = 0.0  # stature in metres; 0 = the population's (POPULATION_STATURE)
     # With person_height 0: scale each person to POPULATION_STATURE (false: the network's size).

@@ -16,6 +16,7 @@ import torch
 
 from ..training import data
 from ..lifter import Lifter
+from ..spread_calibration import fit_spread_scale
 from ..settings import BackendSpec, LiftSettings
 from ..skeleton import BODY_PARTS, JOINT_NAMES, NUM_JOINTS, PARENTS, bone_lengths
 from ..training.sources import load_source
@@ -289,13 +290,10 @@ def evaluate(
     keypoint_noise=None,
     population_size=True,
     fit_2d=True,
+    calibrated_spread=True,
 ):
-    sample = load_eval_file(path)
-    if max_frames and max_frames < len(sample["poses_3d"]):
-        # Evenly spaced, so a subset still covers every held-out source and activity.
-        keep = np.linspace(0, len(sample["poses_3d"]) - 1, max_frames).astype(int)
-        sample = {k: v[keep] for k, v in sample.items()}
-    gt, n = sample["poses_3d"], len(sample["poses_3d"])
+    sample = _load_frames(path, max_frames)
+    n = len(sample["poses_3d"])
     results = {
         "file": path,
         "frames": n,
@@ -304,47 +302,96 @@ def evaluate(
         "aggregation": aggregation,
         "population_size": population_size,
         "fit_2d": fit_2d,
+        "calibrated_spread": calibrated_spread,
         "runs": [],
     }
     for steps in steps_list:
         for h in hypotheses_list:
-            lifter = Lifter(
-                BackendSpec(
-                    model_path=model_path or "",
-                    backend=backend,
-                    steps=steps,
-                    sampler=sampler,
-                    num_threads=0,
-                    max_batch=max(h * LiftSettings().max_people, 4096),
-                ),
+            lifter = _eval_lifter(
+                model_path,
+                backend,
+                steps,
+                sampler,
                 LiftSettings(
                     num_hypotheses=h,
                     aggregation=aggregation,
                     confidence_threshold=1e-6,
                     population_size=population_size,
                     fit_2d=fit_2d,
+                    calibrated_spread=calibrated_spread,
                     **({} if keypoint_noise is None else {"keypoint_noise": keypoint_noise}),
                 ),
             )
-            rng = np.random.default_rng(seed)
-            chunk = max(1, 4096 // h)
-            outputs, started = [], time.perf_counter()
-            for i in range(0, n, chunk):
-                sl = slice(i, i + chunk)
-                noise = rng.standard_normal((len(gt[sl]), h, NUM_JOINTS * 3))
-                outputs.append(
-                    lifter.lift(
-                        sample["keypoints_2d"][sl],
-                        sample["confidence"][sl],
-                        sample["intrinsics"][sl],
-                        noise=noise,
-                    )
-                )
+            started = time.perf_counter()
+            outputs = _lift_frames(lifter, sample, seed)
             elapsed = time.perf_counter() - started
             run = summarize(outputs, sample, steps, h, elapsed)
             results["runs"].append(run)
             log(format_row(run))
     return results
+
+
+def _load_frames(path, max_frames=0):
+    sample = load_eval_file(path)
+    if max_frames and max_frames < len(sample["poses_3d"]):
+        # Evenly spaced, so a subset still covers every held-out source and activity.
+        keep = np.linspace(0, len(sample["poses_3d"]) - 1, max_frames).astype(int)
+        sample = {k: v[keep] for k, v in sample.items()}
+    return sample
+
+
+def _eval_lifter(model_path, backend, steps, sampler, settings):
+    return Lifter(
+        BackendSpec(
+            model_path=model_path or "",
+            backend=backend,
+            steps=steps,
+            sampler=sampler,
+            num_threads=0,
+            max_batch=max(settings.num_hypotheses * settings.max_people, 4096),
+        ),
+        settings,
+    )
+
+
+def _lift_frames(lifter, sample, seed):
+    """Every frame of ``sample`` through ``lifter.lift``, in chunks, with noise from ``seed``."""
+    h = lifter.settings.num_hypotheses
+    rng = np.random.default_rng(seed)
+    chunk, n = max(1, 4096 // h), len(sample["poses_3d"])
+    outputs = []
+    for i in range(0, n, chunk):
+        sl = slice(i, i + chunk)
+        noise = rng.standard_normal((len(sample["poses_3d"][sl]), h, NUM_JOINTS * 3))
+        outputs.append(
+            lifter.lift(
+                sample["keypoints_2d"][sl],
+                sample["confidence"][sl],
+                sample["intrinsics"][sl],
+                noise=noise,
+            )
+        )
+    return outputs
+
+
+def fit_spread_calibration(path, model_path=None, backend="auto", steps=4, hypotheses=20, seed=0):
+    """Per-joint spread factors of ``model_path`` fitted on the evaluation set ``path`` (the
+    node's default settings, the raw spread): spread_calibration.fit_spread_scale of the
+    root-relative joint errors and the published spreads."""
+    sample = _load_frames(path)
+    lifter = _eval_lifter(
+        model_path,
+        backend,
+        steps,
+        "ddim",
+        LiftSettings(
+            num_hypotheses=hypotheses, confidence_threshold=1e-6, calibrated_spread=False
+        ),
+    )
+    outputs = _lift_frames(lifter, sample, seed)
+    poses = np.concatenate([o.poses for o in outputs])
+    spreads = np.concatenate([o.joint_std for o in outputs])
+    return fit_spread_scale(joint_errors(poses, sample["poses_3d"]), spreads)
 
 
 def summarize(outputs, sample, steps, h, elapsed):

@@ -171,6 +171,11 @@ PARAMETERS = {
         'Fit every denoising step\'s pose to the 2D (joints onto their rays by their confidence, '
         'pulled less the larger keypoint_noise is); false = the 2D only conditions the network',
     ),
+    'calibrated_spread': core_parameter(
+        'calibrated_spread',
+        'Publish joint_std with the per-joint calibration stored in the model file (fitted on '
+        'held-out data by gfpose calibrate-spread); false = the hypotheses\' raw spread',
+    ),
     'min_joints': core_parameter('min_joints', 'People with fewer confident joints are dropped'),
     'person_height': core_parameter(
         'person_height',
