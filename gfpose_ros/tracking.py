@@ -8,16 +8,20 @@
     tracker.commit(state, result.model_poses, poses, roots, root_velocities)  # after the lift
 
 ``PersonTracker`` keeps the detector's ids, or matches people to tracks by a global (optimal)
-assignment on a cost that combines the 2D and the predicted 3D:
+assignment on a cost that is the negative log-likelihood of the person under the track's
+prediction (see the constants below), where leaving a track or a person unmatched has a cost of
+its own, so that a poor pair is not taken just because it is within the gates:
 
 - the mean joint distance to the track's predicted 2D, in units of the track's 2D size (gated);
 - the change of 2D scale on the joints seen in both (gated: a far and a near person do not swap);
 - with normalised coordinates ``xy``: the track's last pose fitted to the person's 2D, its root
   against the track's predicted 3D root (gated where the pose fits), and its reprojection
-  residual (the 2D shape).
+  residual (the 2D shape), where both rest on enough joints.
 
-A track's joints unseen in a frame move on with its 2D velocity (measured on 4+ joints seen in
-two frames, bounded), so a person partly hidden behind another still matches on them.
+A track's 2D velocity is a constant-velocity Kalman estimate (measured on 4+ joints seen in two
+frames, bounded); its joints unseen in a frame move on with it, so a person partly hidden
+behind another still matches on them, and its joints never seen are placed where its lifted
+pose projects, so a person seen on other joints when back from behind someone still matches.
 
 A continuing track warm-starts from its last pose only when that pose, refitted, reprojects onto
 the frame's 2D (residual below ``warm_gate`` of the person's 2D size); otherwise it starts cold
@@ -107,20 +111,70 @@ def greedy_assignment(cost, max_cost):
     return pairs
 
 
-# The fewest joints seen in both on which the 2D scale and the 3D fit take part in a match, and
-# on which the scale gate forbids one.
+# The association cost of a track and a person is the negative log-likelihood of the person's
+# 2D (and, where it means something, 3D) under the track's prediction: per residual, its
+# square in units of its tolerance (Student's t with TAIL_2D or TAIL_3D degrees of freedom:
+# predictions fail now and then, a person stops or turns, a detector jumps, and a large miss
+# then costs in proportion to its log) plus twice the log of that tolerance over the tolerance
+# of a fresh, wholly seen track. So a vaguer prediction (a track unseen for a while, a velocity
+# measured on a few joints, a person seen on a few joints) explains a person less well than a
+# sharp one that fits as closely: a barely seen person does not win a track cheaply from a
+# wholly seen one. A residual that cannot be measured counts with the tolerance of its gate.
+# The tolerances and tails are fitted to the residuals between tracks and their own people on
+# `gfpose eval-tracking`'s walking clips (with the 2D tolerances about twice the spread of the
+# residuals: tighter ones, or lighter tails, lose people coming back after a gap).
+TAIL_2D = 2.0
+TAIL_3D = 4.0
+# 2D: the mean joint distance to the track's prediction (units of the track's 2D box diagonal)
+# has the tolerance KP_NOISE / sqrt(joints) (2D noise and the limbs' swing) plus, per second
+# unseen, the track's velocity uncertainty and KP_DRIFT (the limbs move on while the track
+# only translates its last keypoints).
+KP_NOISE = 0.14
+KP_DRIFT = 0.42
+KP_REFERENCE = KP_NOISE / np.sqrt(17)
+# The 2D scale (|log| of the size ratio on the joints seen in both) has the tolerance
+# SCALE_NOISE / (joints - 2) + SCALE_DRIFT * seconds unseen, times how much more bunched the
+# shared joints are than the whole body (a head and shoulders measure a size poorly). It is
+# measured on MIN_JOINTS_FOR_SHAPE joints or more, and gates (max_scale_change, times the same
+# factor) on MIN_JOINTS_FOR_SCALE_GATE or more: on 4 the ratio is too noisy to forbid.
+SCALE_NOISE = 0.32
+SCALE_DRIFT = 0.4
+SCALE_REFERENCE = SCALE_NOISE / 15
 MIN_JOINTS_FOR_SHAPE = 4
 MIN_JOINTS_FOR_SCALE_GATE = 6
-# The fewest joints seen in both frames that measure a track's 2D velocity (fewer: it keeps its
-# last), and the fastest a person moves in the image, in 2D box diagonals per second (about
-# 4 m/s for an adult): a velocity measured on a few noisy joints cannot throw the prediction off.
-MIN_JOINTS_FOR_VELOCITY = 4
-MAX_SPEED_DIAGONALS = 2.0
-UNMEASURED_SCALE_COST = 0.1
-UNMEASURED_3D_COST = 0.5
-# The largest pose-fit residual (units of the person's 2D size) at which the fitted root is
-# compared with the track's predicted root.
+# 3D: the track's last pose fitted to the person's 2D gives a root, compared with the track's
+# predicted root (units of max_root_distance's: 0.3 m + 15% of the distance; gated), and a
+# reprojection residual, the 2D shape (units of the person's 2D size). Both count only where
+# the track's pose was lifted from, and the person is seen on, MIN_JOINTS_FOR_3D joints or more
+# (a pose lifted from a few joints is a guess, and a fit on a few joints fits any pose and puts
+# the root anywhere along the ray), and where the pose explains someone in the frame (a
+# residual of at most FIT_FOR_ROOT: a pose that fits nobody says nothing); the root, only where
+# it explains this person. Tolerances: the root's ROOT_NOISE * 17 / joints + ROOT_DRIFT per
+# second unseen; the residual's RESIDUAL_NOISE + RESIDUAL_DRIFT per second unseen (a walker's
+# shape changes: after a quarter of a second their last pose fits them no better than someone
+# else); neither above its gate's.
+MIN_JOINTS_FOR_3D = 8
 FIT_FOR_ROOT = 0.5
+ROOT_NOISE = 0.08
+ROOT_DRIFT = 2.5
+RESIDUAL_NOISE = 0.06
+RESIDUAL_DRIFT = 1.0
+# What leaving a track or a person unmatched costs (a track unseen this frame, a new person):
+# a pair is taken only below twice this. A wholly seen person costs about 5 to its own track,
+# one seen on 4 joints about 20 (mostly the terms it cannot measure); someone else, 22 or more.
+UNMATCHED_COST = 15.0
+# A track's 2D velocity (pixels/s) is a constant-velocity Kalman estimate of the motion of its
+# joints, in 2D box diagonals per second: measured on the joints seen in two frames (at least
+# MIN_JOINTS_FOR_VELOCITY; their centroid, so that an occlusion that hides some joints does not
+# move it), with a measurement noise of POSITION_NOISE box diagonals per joint and frame; it
+# drifts as a random walk of VELOCITY_DRIFT diagonals^2/s^3 (a walker changes pace slowly), and
+# starts unknown, at UNKNOWN_SPEED diagonals/s. The fastest a person moves is
+# MAX_SPEED_DIAGONALS diagonals/s (about 4 m/s for an adult).
+MIN_JOINTS_FOR_VELOCITY = 4
+POSITION_NOISE = 0.02
+VELOCITY_DRIFT = 0.1
+UNKNOWN_SPEED = 1.0
+MAX_SPEED_DIAGONALS = 2.0
 _BIG = 1e9  # a forbidden pair in optimal_assignment (finite, so the potentials stay finite)
 
 
@@ -159,23 +213,29 @@ def _hungarian(cost):
     return rows
 
 
-def optimal_assignment(cost, max_cost):
-    """[(row, column)] of the assignment with the most pairs within ``max_cost`` and, among
-    those, the lowest total cost (exact; inf and NaN forbid a pair). Rows and columns may be
-    left unassigned: the matrix is padded with one "unassigned" slot per row and per column.
+def optimal_assignment(cost, max_cost, unmatched_cost=None):
+    """[(row, column)] of an exact assignment (inf and NaN, and costs above ``max_cost``, forbid
+    a pair). Without ``unmatched_cost``: the most pairs, and among those the lowest total cost.
+    With it: the lowest total cost when each row or column left unassigned costs
+    ``unmatched_cost``, so a pair dearer than two of those is never taken. The matrix is padded
+    with one "unassigned" slot per row and per column.
     """
     cost = np.asarray(cost, dtype=np.float64)
     rows, cols = cost.shape
     if rows == 0 or cols == 0:
         return []
     allowed = cost <= max_cost  # False for inf and NaN
+    if unmatched_cost is not None:
+        allowed &= cost <= 2.0 * unmatched_cost
     if rows == 1 or cols == 1:  # one track or one person: the cheapest allowed pair
         flat = int(np.argmin(np.where(allowed, cost, np.inf)))
         r, c = divmod(flat, cols)
         return [(r, c)] if allowed[r, c] else []
-    # A pair costs its cost; leaving a row or a column unassigned costs a fixed amount larger
-    # than any allowed pair, so more pairs always win, then the cheaper ones.
+    # A pair costs its cost; leaving a row or a column unassigned costs ``unmatched_cost``, or
+    # by default a fixed amount larger than any allowed pair, so that more pairs always win.
     skip = 2.0 * (np.abs(np.where(allowed, cost, 0.0)).max() + 1.0)
+    if unmatched_cost is not None:
+        skip = float(unmatched_cost)
     n = rows + cols
     square = np.full((n, n), _BIG)
     square[:rows, :cols] = np.where(allowed, cost, _BIG)
@@ -188,9 +248,11 @@ def optimal_assignment(cost, max_cost):
     )
 
 
-def scale_change(track_uv, track_seen, uv, seen):
+def scale_change(track_uv, track_seen, uv, seen, spread=False):
     """(T, N) |log| of the ratio of the person's 2D size to the track's, both measured on the
-    joints seen in both (RMS distance from their centroid); inf with fewer than 2 shared."""
+    joints seen in both (RMS distance from their centroid); inf with fewer than 2 shared. With
+    ``spread``, also (T, N) the track's whole 2D size over its size on those joints (>= 1): on
+    joints bunched together (a head and shoulders) the ratio is that many times noisier."""
     track_uv, uv = np.nan_to_num(track_uv), np.nan_to_num(uv)
     w = (track_seen[:, None] & seen[None]).astype(np.float64)  # (T, N, J)
     count = w.sum(-1)
@@ -205,7 +267,17 @@ def scale_change(track_uv, track_seen, uv, seen):
     b = np.maximum(b_var - (b_mean * b_mean).sum(-1), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         change = np.abs(0.5 * np.log(b / a))
-    return np.where((count >= 2) & np.isfinite(change), change, np.inf)
+    change = np.where((count >= 2) & np.isfinite(change), change, np.inf)
+    if not spread:
+        return change
+    w = track_seen.astype(np.float64)
+    n = np.maximum(w.sum(-1), 1.0)[:, None]
+    mean = (w[..., None] * track_uv).sum(1) / n
+    whole = (w * (track_uv * track_uv).sum(-1)).sum(-1, keepdims=True) / n
+    whole = np.maximum(whole - (mean * mean).sum(-1, keepdims=True), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.sqrt(whole / a)
+    return change, np.where(np.isfinite(ratio), np.maximum(ratio, 1.0), np.inf)
 
 
 def pose_fit(rel, xy, seen):
@@ -227,8 +299,9 @@ def pose_fit(rel, xy, seen):
     return roots, np.where(ok, residual, np.inf)
 
 
-def keypoint_cost(track_uv, track_seen, uv, seen, min_shared=3):
-    """(T, N) mean distance of the joints seen in both, in units of the track's 2D box diagonal.
+def keypoint_cost(track_uv, track_seen, uv, seen, min_shared=3, track_known=None):
+    """(T, N) mean distance of the joints seen in both, in units of the track's 2D box diagonal
+    (of its ``track_known`` joints (T, J) where given, else of its seen ones).
 
     inf where fewer than ``min_shared`` joints are seen in both. The unit makes the gate the
     same for a person near the camera and one far away.
@@ -239,8 +312,9 @@ def keypoint_cost(track_uv, track_seen, uv, seen, min_shared=3):
     count = shared.sum(-1)
     mean = np.where(shared, distance, 0.0).sum(-1) / np.maximum(count, 1)
     # The track's box diagonal (inf for a track with nothing seen: masked by count below).
-    low = np.where(track_seen[..., None], track_uv, np.inf).min(1)
-    high = np.where(track_seen[..., None], track_uv, -np.inf).max(1)
+    known = track_seen if track_known is None else track_known
+    low = np.where(known[..., None], track_uv, np.inf).min(1)
+    high = np.where(known[..., None], track_uv, -np.inf).max(1)
     diagonal = np.sqrt(((high - low) ** 2).sum(-1))
     cost = mean / np.maximum(diagonal, 1.0)[:, None]
     return np.where(count >= min_shared, cost, np.inf)
@@ -254,11 +328,52 @@ def _diagonal(uv, seen):
     return max(float(np.linalg.norm(points.max(0) - points.min(0))), 1.0)
 
 
+def _pixels_from_normalised(uv, xy, seen):
+    """(3, 2) M with pixels = [x, y, 1] @ M, from a frame's keypoints in both units (N, J, 2) on
+    their seen joints (the intrinsics, without being given them); None if they do not fix it."""
+    points = np.concatenate([xy[seen], np.ones((int(seen.sum()), 1))], axis=1)
+    if len(points) < 3 or np.linalg.matrix_rank(points) < 3:
+        return None
+    return np.linalg.lstsq(points, uv[seen], rcond=None)[0]
+
+
+def _projected(pose, to_pixels, uv, seen):
+    """A lifted pose (J, 3) metres projected to pixels (J, 2) with to_pixels, shifted onto the
+    person's seen keypoints uv (J, 2); None where it does not project (behind the camera)."""
+    if not (pose[:, 2] > 0).all() or not seen.any():
+        return None
+    points = pose[:, :2] / pose[:, 2:3] @ to_pixels[:2] + to_pixels[2]
+    return points + (uv[seen] - points[seen]).mean(0)
+
+
+def _log_likelihood(residual, tolerance, reference, tail=None):
+    """A residual's share of the association cost: its square in units of its tolerance (with
+    ``tail``, Student's t with that many degrees of freedom: a large residual costs in proportion
+    to its log), plus twice the log of the tolerance over the reference one."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        square = (residual / tolerance) ** 2
+        if tail is not None:
+            square = tail * np.log1p(square / tail)
+        return square + 2 * np.log(tolerance / reference)
+
+
+def _lifted(track):
+    """The joints of a track's uv placed from its lifted pose (none for a track made by hand)."""
+    return np.zeros_like(track.seen) if track.lifted is None else track.lifted
+
+
+def _observed(track):
+    """The joints seen when the track was last seen (a track made by hand: its seen ones)."""
+    return track.seen if track.observed is None else track.observed
+
+
 @dataclass
 class Track:
     id: object
-    uv: np.ndarray  # (J, 2) pixels, last seen
-    seen: np.ndarray  # (J,) bool
+    # (J, 2) pixels: each joint where last seen, moved on with the track while hidden; a joint
+    # never seen, where the track's lifted pose projects
+    uv: np.ndarray
+    seen: np.ndarray  # (J,) bool: the joints seen at least once
     velocity: np.ndarray  # (2,) pixels/s of the seen joints' centroid: predicts the next frame
     stamp: float  # seconds, last seen
     frame: int  # tracker update count when last seen
@@ -267,6 +382,9 @@ class Track:
     rel: np.ndarray = None  # (17, 3) metres: the last pose, root-relative (for the 3D cost)
     root: np.ndarray = None  # (3,) metres: the last root (the motion filter's, where given)
     root_velocity: np.ndarray = None  # (3,) m/s: predicts the root
+    observed: np.ndarray = None  # (J,) bool: the joints seen when last seen (the velocity's)
+    lifted: np.ndarray = None  # (J,) bool: the joints of uv placed from the lifted pose
+    velocity_variance: float = UNKNOWN_SPEED**2  # (box diagonals/s)^2: the velocity's
 
 
 @dataclass
@@ -283,6 +401,7 @@ class TrackState:
     # (N,) bool: a continuing track whose last pose does not fit the frame's 2D (a fall, a
     # swap): it starts cold, and its motion filter starts over.
     restarted: np.ndarray = None
+    xy: np.ndarray = None  # (N, 17, 2) normalised keypoints, or None: places a lifted pose in uv
 
     def __post_init__(self):
         if self.restarted is None:
@@ -362,7 +481,7 @@ class PersonTracker:
         residuals = {}  # (track id, person) -> the pose fit's residual, computed once
         if people and tracks:
             cost, residual = self._cost(tracks, uv[people], seen[people], stamp, xy, people)
-            for r, c in optimal_assignment(cost, _BIG / 2):
+            for r, c in optimal_assignment(cost, _BIG / 2, UNMATCHED_COST):
                 assigned[people[c]] = tracks[r].id
                 if residual is not None and np.isfinite(residual[r, c]):
                     residuals[tracks[r].id, people[c]] = residual[r, c]
@@ -388,33 +507,58 @@ class PersonTracker:
                         residual = fit[0, 0]
                     if not residual <= self.warm_gate:
                         previous[i], restarted[i] = None, True
+        xy = None if xy is None else np.asarray(xy, dtype=np.float64)
         return TrackState(
-            assigned, continuing, previous, uv, seen, from_detector, stamp, restarted
+            assigned, continuing, previous, uv, seen, from_detector, stamp, restarted, xy
         )
 
     def _cost(self, tracks, uv, seen, stamp, xy, people):
-        """(T, N) association cost of the tracker's own tracks and the people without an id,
-        inf where a gate forbids the pair; and (T, N) the pose fits' residuals (inf where not
-        computed), or None without ``xy``."""
+        """(T, N) association cost of the tracker's own tracks and the people without an id
+        (see the constants above), inf where a gate forbids the pair; and (T, N) the pose fits'
+        residuals (inf where not computed), or None without ``xy``."""
         track_seen = np.stack([t.seen for t in tracks])
-        predicted = np.stack([t.uv + t.velocity * (stamp - t.stamp) for t in tracks])
-        cost = keypoint_cost(predicted, track_seen, uv, seen, self.min_shared_joints)
-        # The prediction's uncertainty grows with the time a track was unseen: so does its gate.
+        known = track_seen | np.stack([_lifted(t) for t in tracks])
         age = np.array([stamp - t.stamp for t in tracks])
-        cost = np.where(cost <= self.max_cost * (1 + 2 * age)[:, None], cost, np.inf)
-        # The scale and the 3D fit need enough of the body: on a few joints (a person mostly
-        # hidden behind another) they say little, and the 2D alone decides.
+        predicted = np.stack([t.uv + t.velocity * a for t, a in zip(tracks, age)])
+        # 2D: on the joints seen in both; where too few, on the track's joints placed from its
+        # lifted pose too (a person back from behind someone, seen on other joints than before).
         shared = (track_seen[:, None] & seen[None]).sum(-1)  # (T, N)
-        enough = shared >= MIN_JOINTS_FOR_SHAPE
-        scale = scale_change(predicted, track_seen, uv, seen)
-        # Where they cannot be measured, a pair pays what a typical match pays for them, so that
-        # a barely seen person does not win a track cheaply from a fully seen one. The scale
-        # gate needs more joints than the cost: on 4 the size ratio is too noisy to forbid.
-        gated = (scale <= self.max_scale_change) | (shared < MIN_JOINTS_FOR_SCALE_GATE)
-        scale = np.where(gated, scale, np.inf)
-        cost = cost + np.where(enough, scale, UNMEASURED_SCALE_COST)
+        estimated = shared < self.min_shared_joints
+        distance = keypoint_cost(
+            predicted, track_seen, uv, seen, self.min_shared_joints, track_known=known
+        )
+        if estimated.any():
+            distance = np.where(
+                estimated,
+                keypoint_cost(predicted, known, uv, seen, self.min_shared_joints),
+                distance,
+            )
+        # The gate widens with the time a track was unseen, as its prediction drifts.
+        distance = np.where(distance <= self.max_cost * (1 + 2 * age)[:, None], distance, np.inf)
+        joints = np.where(estimated, (known[:, None] & seen[None]).sum(-1), shared)
+        speed_sd = np.sqrt(np.array([t.velocity_variance for t in tracks]) + VELOCITY_DRIFT * age)
+        tolerance = (
+            KP_NOISE / np.sqrt(np.maximum(joints, 1)) + ((speed_sd + KP_DRIFT) * age)[:, None]
+        )
+        cost = _log_likelihood(distance, tolerance, KP_REFERENCE, TAIL_2D)
+        # The scale, on the joints seen in both.
+        scale, spread = scale_change(predicted, track_seen, uv, seen, spread=True)
+        tolerance = SCALE_NOISE / np.maximum(shared - 2, 1) + SCALE_DRIFT * age[:, None]
+        cost += np.where(
+            shared >= MIN_JOINTS_FOR_SHAPE,
+            _log_likelihood(scale, tolerance * spread, SCALE_REFERENCE, TAIL_2D),
+            _log_likelihood(0.0, self.max_scale_change, SCALE_REFERENCE),
+        )
+        forbidden = (scale > self.max_scale_change * spread) & (
+            shared >= MIN_JOINTS_FOR_SCALE_GATE
+        )
+        cost = np.where(forbidden, np.inf, cost)
+        # 3D, where it means something (see MIN_JOINTS_FOR_3D).
+        vague_root = _log_likelihood(0.0, self.max_root_distance, ROOT_NOISE)
+        vague = vague_root + _log_likelihood(0.0, 1.0, RESIDUAL_NOISE)
         with_3d = [k for k, t in enumerate(tracks) if t.rel is not None and t.root is not None]
         residuals = None if xy is None else np.full(cost.shape, np.inf)
+        extra = np.full(cost.shape, vague)
         if xy is not None and with_3d:
             rel = np.stack([tracks[k].rel for k in with_3d])
             roots, residual = pose_fit(rel, np.asarray(xy)[people], seen)
@@ -425,20 +569,24 @@ class PersonTracker:
                 ]
             )
             unit = 0.3 + 0.15 * np.abs(expected[:, 2:3])
-            distance = np.linalg.norm(roots - expected[:, None], axis=-1) / unit
-            # The fitted root means something only where the track's pose fits the person's 2D
-            # (a pose lifted from a few joints does not fit anyone): there the root is gated;
-            # elsewhere the pair pays the gate's cost, plus the residual's.
+            root_distance = np.linalg.norm(roots - expected[:, None], axis=-1) / unit
             fits = residual <= FIT_FOR_ROOT
-            extra = np.where(
-                fits,
-                np.where(distance <= self.max_root_distance, 0.3 * distance, np.inf),
-                0.3 * self.max_root_distance,
+            # The joints the 3D rests on: the fewer of the track's pose's and the person's.
+            lifted_from = np.array([_observed(tracks[k]).sum() for k in with_3d])
+            joints = np.minimum(lifted_from[:, None], seen.sum(-1)[None])
+            reliable = (joints >= MIN_JOINTS_FOR_3D) & fits.any(1, keepdims=True)
+            unseen = age[with_3d, None]
+            tolerance = ROOT_NOISE * 17 / np.maximum(joints, 1) + ROOT_DRIFT * unseen
+            tolerance = np.minimum(tolerance, self.max_root_distance)
+            sharp = np.where(
+                fits, _log_likelihood(root_distance, tolerance, ROOT_NOISE, TAIL_3D), vague_root
             )
-            extra = extra + 0.5 * np.minimum(residual, 1.0)
-            cost[with_3d] += np.where(enough[with_3d], extra, UNMEASURED_3D_COST)
+            tolerance = np.minimum(RESIDUAL_NOISE + RESIDUAL_DRIFT * unseen, 1.0)
+            sharp += _log_likelihood(np.minimum(residual, 1.0), tolerance, RESIDUAL_NOISE, TAIL_3D)
+            sharp = np.where(fits & (root_distance > self.max_root_distance), np.inf, sharp)
+            extra[with_3d] = np.where(reliable, sharp, vague)
             residuals[with_3d] = residual
-        return cost, residuals
+        return cost + extra, residuals
 
     def _new_id(self, taken):
         """The next integer no track, no person of this frame and no detector has used."""
@@ -461,6 +609,9 @@ class PersonTracker:
             self.reset()
         self.frame += 1
         self.tracks = self._live_tracks(state.stamp)
+        to_pixels = None
+        if poses is not None and state.xy is not None:
+            to_pixels = _pixels_from_normalised(state.uv, state.xy, state.seen)
         for i, track_id in enumerate(state.ids):
             pose = None if model_poses is None else np.array(model_poses[i], dtype=np.float64)
             rel = root = root_velocity = None
@@ -473,7 +624,7 @@ class PersonTracker:
             if state.from_detector[i]:
                 self._detector_ids.add(str(track_id))
             if track is None:
-                self.tracks[track_id] = Track(
+                track = self.tracks[track_id] = Track(
                     track_id,
                     state.uv[i].copy(),
                     seen.copy(),
@@ -485,29 +636,42 @@ class PersonTracker:
                     rel,
                     root,
                     root_velocity,
+                    seen.copy(),
                 )
-                continue
-            dt = state.stamp - track.stamp
-            both = seen & track.seen
-            shift = track.velocity * max(dt, 0.0)  # the track's predicted motion since
-            if dt > 0 and both.sum() >= MIN_JOINTS_FOR_VELOCITY:
-                # The centroid of the joints seen in both: the same joints, so an occlusion that
-                # hides some of them does not move it. Averaged with the previous estimate
-                # (2D noise on a few joints), restarted after a long gap.
-                measured = (state.uv[i][both].mean(0) - track.uv[both].mean(0)) / dt
-                shift = measured * dt
-                old = dt <= self.warm_gap and track.frame == self.frame - 1
-                velocity = 0.5 * (measured + track.velocity) if old else measured
-                limit = MAX_SPEED_DIAGONALS * _diagonal(track.uv, track.seen)
-                speed = np.linalg.norm(velocity)
-                track.velocity = velocity * min(1.0, limit / speed) if speed > 0 else velocity
-            # Joints unseen now move with the person from their last position, so that a person
-            # partly hidden for a while still matches on them.
-            track.uv = np.where(seen[:, None], state.uv[i], track.uv + shift)
-            track.seen = seen | track.seen
-            track.stamp, track.frame, track.pose = state.stamp, self.frame, pose
-            track.rel, track.root, track.root_velocity = rel, root, root_velocity
+            else:
+                self._move(track, state.uv[i], seen, state.stamp)
+                track.stamp, track.frame, track.pose = state.stamp, self.frame, pose
+                track.rel, track.root, track.root_velocity = rel, root, root_velocity
+            if to_pixels is not None:
+                lifted = _projected(poses[i], to_pixels, state.uv[i], seen)
+                if lifted is not None:
+                    # Joints never seen: where the lifted pose puts them (refreshed every frame).
+                    track.uv = np.where(track.seen[:, None], track.uv, lifted)
+                    track.lifted = ~track.seen
         self.stamp = state.stamp
+
+    def _move(self, track, uv, seen, stamp):
+        """Move a track to its person's keypoints uv (J, 2), seen (J,) at ``stamp``, and update
+        its 2D velocity (see MIN_JOINTS_FOR_VELOCITY)."""
+        dt = max(stamp - track.stamp, 0.0)
+        variance = track.velocity_variance + VELOCITY_DRIFT * dt
+        # Joints seen in both frames, where they were seen (not where they were predicted).
+        both = seen & _observed(track)
+        if dt > 0 and both.sum() >= MIN_JOINTS_FOR_VELOCITY:
+            measured = (uv[both].mean(0) - track.uv[both].mean(0)) / dt
+            noise = 2 * POSITION_NOISE**2 / (both.sum() * dt**2)
+            gain = variance / (variance + noise)
+            velocity = track.velocity + gain * (measured - track.velocity)
+            variance *= 1 - gain
+            limit = MAX_SPEED_DIAGONALS * _diagonal(track.uv, track.seen | _lifted(track))
+            speed = np.linalg.norm(velocity)
+            track.velocity = velocity * min(1.0, limit / speed) if speed > 0 else velocity
+        track.velocity_variance = min(variance, UNKNOWN_SPEED**2)
+        # Joints unseen now move on with the person, so that a person partly hidden for a while
+        # still matches on them.
+        track.uv = np.where(seen[:, None], uv, track.uv + track.velocity * dt)
+        track.seen = seen | track.seen
+        track.observed = seen.copy()
 
     def _went_back(self, stamp):
         return self.stamp is not None and stamp < self.stamp

@@ -358,3 +358,71 @@ def test_id_switches_count_only_the_gaps_the_tracker_bridges():
     ids = np.array([[0]] + [[None]] * 14 + [[1]], dtype=object)
     stamps_gap = 15 / 30 - 0 / 30
     assert id_switches(ids, 0.5, 30.0) == int(stamps_gap <= 0.5)
+
+
+# --- people crossing in front of each other (issue 18, item 4) ---------------------------------
+
+K_WALK = np.array([[600.0, 0.0, 640.0], [0.0, 600.0, 360.0], [0.0, 0.0, 1.0]])
+
+
+def walker(x, depth=6.0):
+    """A 17-joint 3D body (metres, camera frame: x right, y down) with its root at x; not flat,
+    so that its 2D fixes the camera's scale and centre."""
+    k = np.arange(17)
+    offsets = np.stack([0.2 * np.cos(k), np.linspace(-0.85, 0.85, 17), 0.1 * np.sin(k)], 1)
+    return np.array([x, 0.0, depth]) + offsets
+
+
+def lifted_frame(tracker, poses, seen, stamp):
+    """assign() and commit() of people (N, 17, 3) whose lifted poses are their true ones."""
+    poses = np.asarray(poses)
+    xy = poses[..., :2] / poses[..., 2:]
+    state = tracker.assign(xy * 600.0 + K_WALK[:2, 2], np.asarray(seen), stamp, None, xy)
+    tracker.commit(
+        state, np.zeros((len(poses), 51)), poses, poses[:, 0], np.zeros((len(poses), 3))
+    )
+    return state
+
+
+def test_a_person_back_on_joints_its_track_never_saw_keeps_its_id():
+    """Seen on its upper joints only (the rest behind someone nearer), hidden, then seen on its
+    lower joints only: not one joint in common with what its track saw. The track's never-seen
+    joints are where its lifted pose projects, so the person still matches its track (they
+    used to share no joint with it: a new id)."""
+    tracker = PersonTracker()
+    upper, lower = np.arange(17) < 6, np.arange(17) >= 11
+    first = lifted_frame(tracker, [walker(-1.0)], [upper], 0.0).ids
+    for t in range(1, 4):  # 1 m/s to the right
+        assert lifted_frame(tracker, [walker(-1.0 + t / 30)], [upper], t / 30).ids == first
+    back = lifted_frame(tracker, [walker(-1.0 + 8 / 30)], [lower], 8 / 30)
+    assert back.ids == first
+
+
+def test_a_velocity_measured_on_a_few_joints_moves_the_track_less():
+    """A track's 2D velocity is a Kalman estimate: a jump measured on 4 joints (whose centroid
+    swings with the limbs) changes it less than the same jump measured on the whole body (both
+    used to move it halfway)."""
+
+    def change(joints):
+        tracker = PersonTracker()
+        full = np.ones((1, 17), bool)
+        for t in range(8):  # 3 px/frame
+            tracker.update(person(100 + 3 * t, 200)[None], full, stamp=t / 30)
+        (track,) = tracker.tracks.values()
+        before = track.velocity[0]
+        seen = (np.arange(17) < joints)[None]
+        tracker.update(person(100 + 3 * 8 + 6, 200)[None], seen, stamp=8 / 30)  # 6 px ahead
+        return track.velocity[0] - before
+
+    few, whole = change(4), change(17)
+    assert 0 < few < 0.5 * whole
+
+
+def test_a_pair_dearer_than_two_unmatched_is_not_taken():
+    """optimal_assignment with an unmatched cost: the cheapest total, not the most pairs. Row 0
+    fits column 0; the most pairs would give column 0 to row 1 and the poor column 1 to row 0
+    (a person taking a hidden track because a newcomer took theirs)."""
+    cost = np.array([[1.0, 9.0], [2.0, np.inf]])
+    assert optimal_assignment(cost, 100.0) == [(0, 1), (1, 0)]  # the most pairs
+    assert optimal_assignment(cost, 100.0, unmatched_cost=3.0) == [(0, 0)]
+    assert optimal_assignment(np.array([[7.0]]), 100.0, unmatched_cost=3.0) == []
