@@ -46,7 +46,7 @@ OUTPUT_NAME = "poses"
 OPSET = 17
 # The export code's own version: bump it whenever a change here alters what export_onnx writes
 # (the graph's ops, casts, names), so every cached graph is exported again.
-EXPORT_VERSION = 3
+EXPORT_VERSION = 4
 # The 2D fit the graphs run after every denoiser call: "rays" (shipped), or for the ablation
 # (scripts/fit_2d_ablation.py) and `gfpose bench`'s comparison "bones" or "none" (the graph
 # without the fit's operations). Part of the cache key; set it with ``fit_method``.
