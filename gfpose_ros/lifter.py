@@ -241,10 +241,11 @@ class Lifter:
         xy = pixels_to_normalized(uv, K)
         weights_2d = np.where(observed, confidence, 0.0)
         fit_weight = fit_strength(settings.keypoint_noise) if settings.fit_2d else 0.0
+        fit_weights = np.minimum(np.maximum(weights_2d, 0.0), 1.0) * fit_weight
         inputs = {
             "xy": _per_hypothesis(np.where(observed[..., None], xy, 0.0), h),
             "mask_2d": _per_hypothesis(observed, h),
-            "weight_2d": _per_hypothesis(weights_2d.clip(0, 1) * fit_weight, h),
+            "weight_2d": _per_hypothesis(fit_weights, h),
             "pose_3d": _per_hypothesis(
                 np.zeros((n, NUM_JOINTS, 3)) if pose_3d is None else pose_3d, h
             ),
@@ -270,9 +271,9 @@ class Lifter:
             # body: the few-step sampler alone answers about 4% small on that population, and
             # about 9% on adults from other labs (models/MODEL_CARD.md). A person's hypotheses
             # are scaled together, so their spread in size stays.
-            factor = np.repeat(POPULATION_STATURE / stature(rel).mean(1, keepdims=True), h, 1)
+            factor = np.repeat(POPULATION_STATURE * h / stature(rel).sum(1, keepdims=True), h, 1)
         rel *= factor[..., None, None]
-        height_scale = factor.mean(1)
+        height_scale = factor.sum(1) / h
         result = aggregate(rel, xy, weights_2d, observed, confidence, settings)
         if settings.calibrated_spread and self.spread_scale is not None:
             result.joint_std = result.joint_std * self.spread_scale
@@ -328,14 +329,14 @@ def aggregate(rel, xy, weights_2d, observed, confidence, settings):
     share = weights_2d / weights_2d.sum(-1, keepdims=True)  # (N, 17) each observed joint's weight
     offset = xy - (share[:, None] @ xy)  # from the weighted centroid
     # (N,) the person's 2D size, squared
-    size2 = (share * (offset * offset).sum(-1)).sum(-1).clip(1e-12)
+    size2 = np.maximum((share * (offset * offset).sum(-1)).sum(-1), 1e-12)
     residual = projected - xy[:, None]
     logits = (residual * residual).sum(-1) * (-0.5 / REPROJECTION_TEMPERATURE**2 / size2)[
         :, None, None
     ]  # (N, H, 17)
     if settings.aggregation == "mean":
         hyp_weights = np.full((n, h), 1.0 / h)
-        pose_rel = rel.mean(1)
+        pose_rel = rel.sum(1) / h
     else:
         seen_share = observed / observed.sum(-1, keepdims=True)  # (N, 17)
         hyp_weights = _softmax((logits @ seen_share[..., None])[..., 0], axis=1)
@@ -350,8 +351,8 @@ def aggregate(rel, xy, weights_2d, observed, confidence, settings):
     # Spread given what was seen: each hypothesis is centred on its observed joints first, so an
     # unseen pelvis (a portrait) does not lend its own uncertainty to the joints that were seen.
     aligned = rel - share[:, None, None] @ rel  # (N, H, 17, 3)
-    deviation = aligned - aligned.mean(1, keepdims=True)
-    spread = np.sqrt((deviation * deviation).sum(-1).mean(1))
+    deviation = aligned - aligned.sum(1, keepdims=True) / h
+    spread = np.sqrt((deviation * deviation).sum((1, 3)) / h)
     # The observed share times the mean confidence of the observed joints.
     conf = (confidence * observed).sum(1) / NUM_JOINTS
     # The 2D error is in the unit of the training noise (data.place_for_cameras): a fraction of
@@ -377,15 +378,17 @@ def ray_weights(pose, xy, projected, observed, confidence, size, keypoint_noise)
     (a detector's gross error) not at all. ``keypoint_noise`` 0 declares the 2D exact: every
     observed joint lands on its ray.
     """
-    scatter = projected - projected.mean(1, keepdims=True)
-    prior_var = (scatter * scatter).sum(-1).mean(1)  # (N, 17)
+    h = projected.shape[1]
+    scatter = projected - projected.sum(1, keepdims=True) / h
+    prior_var = (scatter * scatter).sum((1, 3)) / h  # (N, 17)
     keypoint_var = 2 * (keypoint_noise * size[:, None]) ** 2
     total_var = prior_var + keypoint_var
-    weight = prior_var / total_var.clip(1e-12)
+    weight = prior_var / np.maximum(total_var, 1e-12)
     residual = pose[..., :2] / pose[..., 2:3] - xy
     # keypoint_noise 0: the 2D is exact, nothing is an outlier.
     consistent = ((residual * residual).sum(-1) <= 9 * total_var) | (keypoint_noise == 0)
-    return np.where(observed & consistent, weight * confidence.clip(0, 1), 0.0)
+    confidence = np.minimum(np.maximum(confidence, 0.0), 1.0)
+    return np.where(observed & consistent, weight * confidence, 0.0)
 
 
 def _softmax(x, axis):
