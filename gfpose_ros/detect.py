@@ -1,12 +1,11 @@
 """2D human keypoint detectors: an RGB image in, people with keypoints out. No ROS.
 
-    detector = create_detector("mediapipe")            # one person, MediaPipe Pose (33 keypoints)
-    detector = create_detector("mediapipe_hog")        # several people: HOG person boxes, pose per
-    box
-    detector = create_detector("onnx", onnx_path=...)  # a user's COCO-17 keypoint model (ONNX
-    Runtime)
-    people = detector(image)                           # image (H, W, 3) uint8 RGB -> list of
-    Person2D
+    detector = create_detector("mediapipe")              # one person, MediaPipe Pose (33)
+    detector = create_detector("mediapipe", track=True)  # the same on a camera stream: follows
+                                                         # the person between frames
+    detector = create_detector("mediapipe_hog")          # several people: HOG boxes, pose each
+    detector = create_detector("onnx", onnx_path=...)    # a user's COCO-17 model (ONNX Runtime)
+    people = detector(image)  # (H, W, 3) uint8 RGB -> list of Person2D
 
 Every detector returns keypoints in its own layout (``mediapipe33`` or ``coco17``); the lifter
 maps them to H36M-17 (skeleton.to_h36m) and masks joints below its confidence threshold.
@@ -128,21 +127,29 @@ def _import_mediapipe_pose():
 
 
 class MediaPipePose:
-    """One person per image (the most prominent) with MediaPipe Pose's 33 landmarks."""
+    """One person per image (the most prominent) with MediaPipe Pose's 33 landmarks.
+
+    ``track``: follow the person from frame to frame (MediaPipe's video mode): the landmark
+    model runs on the region the last frame's landmarks give, and the person detector only when
+    the person is lost, which about halves the time per frame of a camera stream (README,
+    *Camera mode*). But the region is kept as long as the landmark model finds a body in it:
+    after an abrupt change of scene it can report the old person's extent, legs included, on a
+    portrait for several frames. So the default detects every image afresh, as it must for
+    crops of different people (PosePerBox).
+    """
 
     layout = MEDIAPIPE33
 
-    def __init__(self, min_detection_confidence=0.5):
+    def __init__(self, min_detection_confidence=0.5, track=False):
         pose = _import_mediapipe_pose()
-        # static_image_mode: every frame is detected afresh. Tracking mode would carry one
-        # person's box across frames, which is wrong for crops of different people.
+        self.track = track
         with (
             warnings.catch_warnings()
         ):  # mediapipe 0.10.21 uses protobuf's deprecated FieldDescriptor.label
             warnings.simplefilter("ignore", DeprecationWarning)
             with _routed_native_stderr():
                 self._pose = pose.Pose(
-                    static_image_mode=True,
+                    static_image_mode=not track,
                     model_complexity=1,
                     min_detection_confidence=min_detection_confidence,
                 )
@@ -421,11 +428,18 @@ def detector_source(kind, onnx_path=""):
 
 
 def create_detector(
-    kind="mediapipe", onnx_path="", max_people=10, min_detection_confidence=0.5, threads=0
+    kind="mediapipe",
+    onnx_path="",
+    max_people=10,
+    min_detection_confidence=0.5,
+    threads=0,
+    track=False,
 ):
-    """A detector by name (DETECTORS); raises DetectorError when it cannot run here."""
+    """A detector by name (DETECTORS); raises DetectorError when it cannot run here.
+    ``track``: the one-person ``mediapipe`` follows its person between frames of a stream
+    (MediaPipePose); the others detect every image afresh."""
     if kind == "mediapipe":
-        return MediaPipePose(min_detection_confidence)
+        return MediaPipePose(min_detection_confidence, track)
     if kind == "mediapipe_hog":
         return PosePerBox(HogPeople(), MediaPipePose(min_detection_confidence), max_people)
     if kind == "onnx":

@@ -113,6 +113,27 @@ def test_bad_image_is_rejected(mediapipe):
         mediapipe(np.zeros((100, 100), np.uint8))
 
 
+def test_following_the_person_agrees_with_detecting_afresh_on_a_still_scene(mediapipe):
+    """track=True (the camera node's track_person): on a still scene, frame after frame, its
+    keypoints are the ones a fresh detection gives, and a blank image ends the track."""
+    from gfpose_ros.detect import create_detector
+
+    image = load_photo('basketball1.png')
+    (truth,) = mediapipe(image)
+    size = np.linalg.norm(np.subtract(truth.box[2:], truth.box[:2]))
+    follower = create_detector('mediapipe', track=True)
+    try:
+        for _ in range(4):
+            (person,) = follower(image)
+            seen = (person.confidence > 0.8) & (truth.confidence > 0.8)
+            assert seen[[NOSE, L_SHOULDER, R_SHOULDER]].all()
+            error = np.linalg.norm(person.keypoints[seen] - truth.keypoints[seen], axis=1)
+            assert np.median(error) < 0.03 * size
+        assert follower(np.full((240, 320, 3), 90, np.uint8)) == []
+    finally:
+        follower.close()
+
+
 def test_hog_finds_several_people_in_the_video(mediapipe):
     import cv2
 

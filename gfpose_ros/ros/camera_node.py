@@ -83,6 +83,16 @@ PARAMETERS = {
             'MediaPipe person detection threshold', 0.0, 1.0, read_only_after_configure=True
         ),
     ),
+    'track_person': (
+        False,
+        parameter_descriptor(
+            'Detector mediapipe: follow the person from image to image (MediaPipe\'s video '
+            'mode: about half the detection time; after an abrupt change of scene it can keep '
+            'the old region for several images and report joints that are not there); false: '
+            'detect in every image afresh',
+            read_only_after_configure=True,
+        ),
+    ),
     'max_people': (
         10,
         parameter_descriptor(
@@ -186,6 +196,7 @@ class CameraNode(GfposeLifecycleNode):
                 value['max_people'],
                 value['min_detection_confidence'],
                 value['num_threads'],
+                value['track_person'],
             )
         except Exception as exc:  # DetectorError, a bad model file...: all mean "cannot run"
             self.get_logger().error(f'configure failed: {type(exc).__name__}: {exc}')

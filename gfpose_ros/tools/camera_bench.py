@@ -1,8 +1,9 @@
 """Camera-to-3D latency over ROS 2: ``python -m gfpose_ros.tools.camera_bench``.
 
-Starts the camera pipeline (camera node + lift node in one process, as camera.launch.py does) as
-its own process, publishes the bundled photos to ``image`` with their ``camera_info`` one frame at
-a time, and times each frame from publishing the image to receiving its ``poses_3d`` in this
+Starts the camera pipeline (camera node + lift node in one process, with the DDS profile, as
+camera.launch.py does) as its own process, publishes the bundled photos to ``image`` with their
+``camera_info`` one frame at a time (each photo for ``--hold`` frames, as a camera watching a still
+scene), and times each frame from publishing the image to receiving its ``poses_3d`` in this
 process: DDS transfer of the image both ways included. Prints p50/p90 and writes
 outputs/bench/camera_ros_latency.json, naming the machine.
 """
@@ -31,6 +32,7 @@ from gfpose_ros.tools.offline_demo import (
 )
 
 from .client import package_file, stop_process
+from ..ros import launch_support
 from ..ros.conversions import camera_info_msg
 from ..ros.image_conversion import image_msg
 
@@ -144,6 +146,13 @@ def main(argv=None):
     p.add_argument('--frames', type=int, default=50)
     p.add_argument('--warmup', type=int, default=5)
     p.add_argument(
+        '--hold',
+        type=int,
+        default=10,
+        help='frames each photo is sent for, as a camera watching a still scene (the first '
+        'frame of each photo finds the person afresh)',
+    )
+    p.add_argument(
         '-p',
         '--param',
         action='append',
@@ -151,8 +160,16 @@ def main(argv=None):
         metavar='NAME:=VALUE',
         help='node parameter override (repeatable), e.g. -p detector:=mediapipe_hog',
     )
+    p.add_argument(
+        '--no-dds-profile',
+        action='store_true',
+        help="Fast DDS defaults instead of camera.launch.py's default profile",
+    )
     p.add_argument('--out', default=os.path.join('outputs', 'bench', 'camera_ros_latency.json'))
     args = p.parse_args(argv)
+    if args.hold < 1:
+        print('camera_bench: error: --hold must be >= 1', file=sys.stderr)
+        return 2
     photos = [load_image(path) for path in bundled_photos()]
     if not photos:
         print(
@@ -162,6 +179,13 @@ def main(argv=None):
         return 2
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     log = os.path.splitext(args.out)[0] + '_node.log'
+    # The DDS settings camera.launch.py gives the pipeline, here for the pipeline and for this
+    # process, the image's sender, as the README tells a camera driver (unless the user has DDS
+    # settings of their own, which then apply to both).
+    profile = '' if args.no_dds_profile else package_file('config', launch_support.DEFAULT_PROFILE)
+    variables, dds_line = launch_support.dds_environment(profile)
+    os.environ.update(variables)
+    print(dds_line)
     proc = start_pipeline(NAMESPACE, args.param, log)
     rclpy.init()
     client = CameraClient(NAMESPACE)
@@ -176,7 +200,8 @@ def main(argv=None):
         for i in range(args.warmup + args.frames):
             # One frame at a time: the pipeline keeps one frame in its queue, so this times a
             # frame's own path, not queueing behind others.
-            _, seconds = client.lift(photos[i % len(photos)], timeout=3.0, attempts=5)
+            photo = photos[(i // args.hold) % len(photos)]
+            _, seconds = client.lift(photo, timeout=3.0, attempts=5)
             if seconds is None:
                 print(f'frame {i} got no poses_3d; see {log}', file=sys.stderr)
                 return 1
@@ -191,6 +216,8 @@ def main(argv=None):
         'frames': args.frames,
         'parameters': args.param,
         'images': [os.path.basename(path) for path in bundled_photos()],
+        'frames_per_image': args.hold,
+        'dds': dds_line,
         'p50_ms': round(float(np.percentile(latencies, 50)), 1),
         'p90_ms': round(float(np.percentile(latencies, 90)), 1),
         'mean_ms': round(float(np.mean(latencies)), 1),
@@ -198,7 +225,8 @@ def main(argv=None):
         'subscription), camera + lift node in one process',
     }
     print(
-        f'camera-to-3D over ROS 2 on {record["machine"]}, {args.frames} frames: '
+        f'camera-to-3D over ROS 2 on {record["machine"]}, {args.frames} frames, each photo '
+        f'for {args.hold}: '
         f'p50 {record["p50_ms"]:.1f} ms, p90 {record["p90_ms"]:.1f} ms'
     )
     with open(args.out, 'w') as f:
