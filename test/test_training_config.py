@@ -13,7 +13,7 @@ import yaml
 from gfpose_ros.training import data, sources
 from gfpose_ros.training.bvh import load_bvh
 from gfpose_ros.evaluation.evaluate import make_eval_set
-from gfpose_ros.skeleton import JOINT_NAMES
+from gfpose_ros.skeleton import JOINT_NAMES, LOWER_BODY, bone_lengths
 from gfpose_ros.training.train import DEFAULT_CONFIG, ConfigError, load_config, training_sources
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -322,6 +322,61 @@ def test_bone_ratio_variation_keeps_the_stature_and_varies_limbs_against_the_tru
     assert torch.equal(off, adult)
     with pytest.raises(ValueError, match="bone_ratio_range"):
         data.AugmentConfig(bone_ratio_range=(1.1, 0.9))
+
+
+def _standing(n, generator):
+    """n upright adult bodies (world z up), each turned to a random heading at a random place."""
+    from gfpose_ros.skeleton import ADULT_BONE_RATIOS, PARENTS
+
+    directions = {1: (-1, 0, 0), 4: (1, 0, 0), 11: (1, 0, 0), 14: (-1, 0, 0), 12: (1, 0, 0)}
+    directions.update({15: (-1, 0, 0), 13: (1, 0, 0), 16: (-1, 0, 0)})
+    pose = torch.zeros(17, 3, dtype=torch.float64)
+    for j in range(1, 17):
+        step = torch.tensor(directions.get(j, (0, 0, 1 if j in (7, 8, 9, 10) else -1)))
+        pose[j] = pose[int(PARENTS[j])] + 1.7 * ADULT_BONE_RATIOS[j - 1] * step
+    heading = 2 * np.pi * torch.rand(n, generator=generator, dtype=torch.float64)
+    turned = pose @ data._rotation("z", heading).transpose(-1, -2)
+    return turned + torch.randn(n, 1, 3, generator=generator, dtype=torch.float64)
+
+
+def test_recombined_bodies_keep_each_halfs_pose_on_one_pelvis():
+    """recombine: a sample's legs stay; its upper body is another sample's, turned so that both
+    hip axes point the same way and hung from its own pelvis; bone lengths survive; off draws
+    nothing; the same generator gives the same batch."""
+    g = torch.Generator().manual_seed(0)
+    poses = _standing(64, g)
+    # Every upper body leans its own way, so a swapped one can be told from its own.
+    lean = data._rotation("x", 0.6 * torch.rand(64, generator=g, dtype=torch.float64))
+    upper = data.UPPER_BODY
+    root = poses[:, :1]
+    poses[:, upper] = root + (poses[:, upper] - root) @ lean.transpose(-1, -2)
+    out = data.recombine(poses, 0.5, torch.Generator().manual_seed(1))
+    again = data.recombine(poses, 0.5, torch.Generator().manual_seed(1))
+    assert torch.equal(out, again)
+    lower = [0] + list(LOWER_BODY)
+    assert torch.equal(out[:, lower], poses[:, lower])  # the legs and pelvis never move
+    swapped = (out[:, upper] - poses[:, upper]).norm(dim=-1).amax(1) > 1e-9
+    assert 20 < int(swapped.sum()) < 44  # about half
+    np.testing.assert_allclose(bone_lengths(out.numpy()), bone_lengths(poses.numpy()), atol=1e-9)
+    # The spine's lean against the vertical is a real one, from some sample of the batch.
+    def tilt(p):
+        spine = p[:, 8] - p[:, 0]
+        return torch.acos(spine[:, 2] / spine.norm(dim=-1))
+
+    own = tilt(poses)
+    for t in tilt(out)[swapped]:
+        assert float((own - t).abs().min()) < 1e-9
+    # The donor's trunk faces the receiver's way: shoulders parallel to the hips, as built.
+    hips, shoulders = out[:, 4] - out[:, 1], out[:, 11] - out[:, 14]
+    cosine = (hips[:, :2] * shoulders[:, :2]).sum(-1) / (
+        hips[:, :2].norm(dim=-1) * shoulders[:, :2].norm(dim=-1)
+    )
+    assert float(cosine.min()) > 0.99
+    g_off = torch.Generator().manual_seed(2)
+    assert data.recombine(poses, 0.0, g_off) is poses
+    assert torch.equal(g_off.get_state(), torch.Generator().manual_seed(2).get_state())
+    with pytest.raises(ValueError, match="recombine_prob"):
+        data.AugmentConfig(recombine_prob=1.5)
 
 
 def test_real_cameras_from_a_file(tmp_path):

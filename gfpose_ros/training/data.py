@@ -28,6 +28,9 @@ from ..skeleton import (
 # arms' upper arm and forearm.
 LEG_BONES = [1, 2, 4, 5]
 ARM_BONES = [11, 12, 14, 15]
+# The spine and what hangs from it (trunk, head, arms): the part recombine() exchanges.
+UPPER_BODY = [j for j in range(NUM_JOINTS) if j >= 7]
+RIGHT_HIP, LEFT_HIP = 1, 4
 
 IMAGE_SIZES = ((640, 480), (848, 480), (1024, 768), (1280, 720), (1280, 1024), (1920, 1080))
 
@@ -86,6 +89,9 @@ class AugmentConfig:
     # factor from this range relative to the trunk, then the body rescaled to its stature.
     # [1, 1] = off; [0.9, 1.1] = leg-to-trunk and arm-to-trunk ratios +-10%.
     bone_ratio_range: tuple = (1.0, 1.0)
+    # Coverage: with this probability a sample's upper body (spine, head, arms) comes from
+    # another sample of the batch, often another source (recombine). 0 = off.
+    recombine_prob: float = 0.0
     definition_jitter: dict = field(default_factory=lambda: dict.fromkeys(DEFINITION_JITTER, 0.0))
     mirror_prob: float = 0.5
     # Cameras: 'random' virtual cameras around the person with the ranges below, or 'file':
@@ -125,6 +131,7 @@ class AugmentConfig:
             self.cameras = load_cameras(self.camera_file)
         for key in (
             "own_proportions_prob",
+            "recombine_prob",
             "mirror_prob",
             "outlier_prob",
             "part_drop_prob",
@@ -334,6 +341,29 @@ def vary_definitions(poses, jitter, generator):
     return out
 
 
+def recombine(poses, prob, generator):
+    """With probability ``prob`` per sample, its upper body (spine and above) taken from another
+    sample of the batch, turned about the vertical so that both hip axes point the same way and
+    hung from this sample's pelvis: the legs of one real pose under the trunk, head and arms of
+    another, each keeping its lean against gravity (world z up). Bone lengths are set after
+    this, so mixed proportions do not survive."""
+    n = poses.shape[0]
+    if prob <= 0 or n < 2:
+        return poses  # no draws: the generator's stream stays that of a recipe without it
+    swap = torch.rand(n, generator=generator) < prob
+    donor = torch.randint(n - 1, (n,), generator=generator)
+    donor = donor + (donor >= torch.arange(n)).long()  # any sample but itself
+    hips = poses[:, LEFT_HIP] - poses[:, RIGHT_HIP]
+    heading = torch.atan2(hips[:, 1], hips[:, 0])
+    turn = _rotation("z", heading - heading[donor])
+    upper = (poses[donor][:, UPPER_BODY] - poses[donor][:, :1]) @ turn.transpose(-1, -2)
+    out = poses.clone()
+    out[:, UPPER_BODY] = torch.where(
+        swap[:, None, None], poses[:, :1] + upper, poses[:, UPPER_BODY]
+    )
+    return out
+
+
 def mirror(poses):
     out = poses[:, MIRROR_INDEX].clone()
     out[..., 0] = -out[..., 0]
@@ -477,10 +507,11 @@ def place_for_cameras(poses_world, cfg, generator):
 
 
 def augment(poses_world, cfg, generator):
-    """A training batch from world poses in metres: body size and proportions, joint
-    definitions, mirroring, a camera, 2D noise and GFPose's condition masks."""
+    """A training batch from world poses in metres: recombined body parts, body size and
+    proportions, joint definitions, mirroring, a camera, 2D noise and GFPose's condition masks."""
     poses = poses_world.to(torch.float64)
     n = poses.shape[0]
+    poses = recombine(poses, cfg.recombine_prob, generator)
     poses = set_bone_lengths(poses, target_bone_lengths(poses, cfg, generator))
     poses = vary_definitions(poses, cfg.definition_jitter, generator)
     flip = torch.rand(n, generator=generator) < cfg.mirror_prob
