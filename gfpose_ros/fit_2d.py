@@ -50,6 +50,7 @@ LEVELS = tuple(
 # Each joint's parent, the root its own (its shift is held at zero).
 _PARENT_INDEX = [max(int(p), 0) for p in PARENTS]
 
+
 def fit_root(rel, xy, weight):
     """Least-squares translation (B, 3) so that rel (B, 17, 3) + T reprojects onto xy (B, 17, 2)
     under ``weight`` (B, 17), and (B,) whether it is a fit (two or more weighted joints, in front
@@ -127,6 +128,7 @@ def _shifts_toward_rays(absolute, xy, weight):
     for _ in LEVELS[1:]:
         shift = keep * shift[:, _PARENT_INDEX] + pull
     return torch.cat([shift, torch.zeros_like(shift[..., :1])], -1)
+
 
 def fit_strength(keypoint_noise, scale=0.015):
     """How hard the fit pulls, 0..1, for 2D with the expected error ``keypoint_noise`` (a

@@ -358,6 +358,7 @@ def test_recombined_bodies_keep_each_halfs_pose_on_one_pelvis():
     swapped = (out[:, upper] - poses[:, upper]).norm(dim=-1).amax(1) > 1e-9
     assert 20 < int(swapped.sum()) < 44  # about half
     np.testing.assert_allclose(bone_lengths(out.numpy()), bone_lengths(poses.numpy()), atol=1e-9)
+
     # The spine's lean against the vertical is a real one, from some sample of the batch.
     def tilt(p):
         spine = p[:, 8] - p[:, 0]

@@ -369,6 +369,7 @@ def run_bench(args, detector, pipeline):
             "no bundled photos found (matplotlib's grace_hopper.jpg, opencv-doc's examples)"
         )
     Ks = [camera_matrix(args, p.shape[1], p.shape[0])[0] for p in photos]
+
     def shown(i):
         return (i // args.hold) % len(photos)
 
