@@ -1,6 +1,7 @@
 """Training on the user's own data: the config (good and bad), sources, joint convention, the
 leave-one-source-out split, and multi-process training under torchrun."""
 
+import math
 import os
 import subprocess
 import sys
@@ -378,6 +379,49 @@ def test_recombined_bodies_keep_each_halfs_pose_on_one_pelvis():
     assert torch.equal(g_off.get_state(), torch.Generator().manual_seed(2).get_state())
     with pytest.raises(ValueError, match="recombine_prob"):
         data.AugmentConfig(recombine_prob=1.5)
+
+
+def test_perturbed_joint_angles_keep_bones_and_hinges_within_their_range():
+    """perturb_joint_angles: bone lengths and the trunk stay; knees and elbows end between
+    straight and HINGE_MAX_BEND, and near-straight ones are left; the bends change by about the
+    std asked for, never beyond two; it is deterministic, and off draws nothing."""
+    g = torch.Generator().manual_seed(0)
+    poses = _standing(2000, g)
+    # Bend every knee and elbow by 0..170 degrees about the body's lateral axis (some beyond
+    # the limit, some straight).
+    for root, middle, end in data.LIMBS:
+        bend = torch.rand(2000, generator=g, dtype=torch.float64) * math.radians(170)
+        lateral = poses[:, 4] - poses[:, 1]
+        lateral = lateral / lateral.norm(dim=-1, keepdim=True)
+        poses = data._turn_about(poses, [end], middle, data._axis_angle(lateral, bend))
+
+    def bends(p):
+        out = []
+        for root, middle, end in data.LIMBS:
+            u, v = p[:, middle] - p[:, root], p[:, end] - p[:, middle]
+            cosine = (u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1))
+            out.append(torch.rad2deg(torch.acos(cosine.clamp(-1, 1))))
+        return torch.stack(out, 1)
+
+    out = data.perturb_joint_angles(poses, 10.0, torch.Generator().manual_seed(1))
+    assert torch.equal(
+        out, data.perturb_joint_angles(poses, 10.0, torch.Generator().manual_seed(1))
+    )
+    np.testing.assert_allclose(bone_lengths(out.numpy()), bone_lengths(poses.numpy()), atol=1e-9)
+    trunk = [0, 1, 4, 7, 8, 9, 10, 11, 14]
+    assert torch.equal(out[:, trunk], poses[:, trunk])
+    before, after = bends(poses), bends(out)
+    hinged = before > data.HINGE_MIN_BEND
+    within = before <= data.HINGE_MAX_BEND
+    assert (after[hinged] <= data.HINGE_MAX_BEND + 1e-6).all()
+    change = (after - before)[hinged & within & (before > 30) & (before < 120)]
+    assert 6.0 < float(change.std()) < 10.0 and float(change.abs().max()) <= 20.0 + 1e-6
+    assert torch.allclose(after[~hinged], before[~hinged], atol=1e-4)  # no axis: left alone
+    g_off = torch.Generator().manual_seed(2)
+    assert data.perturb_joint_angles(poses, 0.0, g_off) is poses
+    assert torch.equal(g_off.get_state(), torch.Generator().manual_seed(2).get_state())
+    with pytest.raises(ValueError, match="joint_angle_std_deg"):
+        data.AugmentConfig(joint_angle_std_deg=90)
 
 
 def test_real_cameras_from_a_file(tmp_path):

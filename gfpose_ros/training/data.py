@@ -28,6 +28,12 @@ from ..skeleton import (
 # arms' upper arm and forearm.
 LEG_BONES = [1, 2, 4, 5]
 ARM_BONES = [11, 12, 14, 15]
+# Limbs as (root joint, middle joint, end joint): hip, knee, ankle and shoulder, elbow, wrist.
+LIMBS = ((1, 2, 3), (4, 5, 6), (11, 12, 13), (14, 15, 16))
+# Knees and elbows bend between straight and this (degrees); a hinge bent less than
+# HINGE_MIN_BEND has no defined axis, and is left as it is.
+HINGE_MAX_BEND = 150.0
+HINGE_MIN_BEND = 10.0
 # The spine and what hangs from it (trunk, head, arms): the part recombine() exchanges.
 UPPER_BODY = [j for j in range(NUM_JOINTS) if j >= 7]
 RIGHT_HIP, LEFT_HIP = 1, 4
@@ -92,6 +98,9 @@ class AugmentConfig:
     # Coverage: with this probability a sample's upper body (spine, head, arms) comes from
     # another sample of the batch, often another source (recombine). 0 = off.
     recombine_prob: float = 0.0
+    # Coverage: limbs turned at the hip and shoulder, and knees and elbows bent more or less, by
+    # random angles of this std (degrees; perturb_joint_angles). 0 = off.
+    joint_angle_std_deg: float = 0.0
     definition_jitter: dict = field(default_factory=lambda: dict.fromkeys(DEFINITION_JITTER, 0.0))
     mirror_prob: float = 0.5
     # Cameras: 'random' virtual cameras around the person with the ranges below, or 'file':
@@ -170,6 +179,14 @@ class AugmentConfig:
                 raise ValueError(
                     f"augmentation.{key} must be [low, high] with 0 <= low <= high, got {value!r}"
                 )
+        if not (
+            isinstance(self.joint_angle_std_deg, (int, float))
+            and 0.0 <= self.joint_angle_std_deg <= 45.0
+        ):
+            raise ValueError(
+                "augmentation.joint_angle_std_deg must be degrees in [0, 45], got "
+                f"{self.joint_angle_std_deg!r}"
+            )
         unknown = set(self.definition_jitter) - set(DEFINITION_JITTER)
         if unknown or any(
             not isinstance(v, (int, float)) or v < 0 for v in self.definition_jitter.values()
@@ -364,6 +381,58 @@ def recombine(poses, prob, generator):
     return out
 
 
+def _axis_angle(axis, angle):
+    """Rotation matrices (n, 3, 3) about unit axes (n, 3) by angles (n,) in radians."""
+    x, y, z = axis.unbind(-1)
+    o = torch.zeros_like(x)
+    k = torch.stack([torch.stack(r, -1) for r in ((o, -z, y), (z, o, -x), (-y, x, o))], -2)
+    s, c = torch.sin(angle)[:, None, None], torch.cos(angle)[:, None, None]
+    return torch.eye(3, dtype=axis.dtype) + s * k + (1 - c) * (k @ k)
+
+
+def _turn_about(poses, joints, centre, rotation):
+    """poses with ``joints`` turned by rotation (n, 3, 3) about joint ``centre``."""
+    out = poses.clone()
+    pivot = poses[:, centre : centre + 1]
+    out[:, joints] = pivot + (poses[:, joints] - pivot) @ rotation.transpose(-1, -2)
+    return out
+
+
+def perturb_joint_angles(poses, std_deg, generator):
+    """Each limb's knee or elbow bent more or less, within 0..HINGE_MAX_BEND degrees, about its
+    own hinge axis (hinges bent less than HINGE_MIN_BEND are left); then the whole limb turned
+    about its hip or shoulder by a random small rotation (random axis). Angles are normal with
+    std ``std_deg``, clipped at two std: poses near the captured ones that the captures lack.
+    Bone lengths are kept."""
+    if std_deg <= 0:
+        return poses  # no draws: the generator's stream stays that of a recipe without it
+    n = poses.shape[0]
+    std = math.radians(std_deg)
+
+    def angles():
+        a = torch.randn(n, generator=generator, dtype=torch.float64) * std
+        return a.clamp(-2 * std, 2 * std).to(poses.dtype)
+
+    for root, middle, end in LIMBS:
+        upper = poses[:, middle] - poses[:, root]
+        lower = poses[:, end] - poses[:, middle]
+        normal = torch.cross(upper, lower, dim=-1)
+        sine = normal.norm(dim=-1) / (upper.norm(dim=-1) * lower.norm(dim=-1)).clamp_min(1e-9)
+        cosine = (upper * lower).sum(-1) / (upper.norm(dim=-1) * lower.norm(dim=-1)).clamp_min(
+            1e-9
+        )
+        bend = torch.atan2(sine, cosine)  # 0 = straight
+        target = (bend + angles()).clamp(0.0, math.radians(HINGE_MAX_BEND))
+        hinged = bend > math.radians(HINGE_MIN_BEND)
+        turn = torch.where(hinged, target - bend, torch.zeros_like(bend))
+        axis = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        poses = _turn_about(poses, [end], middle, _axis_angle(axis, turn))
+        axis = torch.randn(n, 3, generator=generator, dtype=torch.float64).to(poses.dtype)
+        axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        poses = _turn_about(poses, [middle, end], root, _axis_angle(axis, angles()))
+    return poses
+
+
 def mirror(poses):
     out = poses[:, MIRROR_INDEX].clone()
     out[..., 0] = -out[..., 0]
@@ -507,11 +576,13 @@ def place_for_cameras(poses_world, cfg, generator):
 
 
 def augment(poses_world, cfg, generator):
-    """A training batch from world poses in metres: recombined body parts, body size and
-    proportions, joint definitions, mirroring, a camera, 2D noise and GFPose's condition masks."""
+    """A training batch from world poses in metres: recombined body parts, perturbed joint
+    angles, body size and proportions, joint definitions, mirroring, a camera, 2D noise and
+    GFPose's condition masks."""
     poses = poses_world.to(torch.float64)
     n = poses.shape[0]
     poses = recombine(poses, cfg.recombine_prob, generator)
+    poses = perturb_joint_angles(poses, cfg.joint_angle_std_deg, generator)
     poses = set_bone_lengths(poses, target_bone_lengths(poses, cfg, generator))
     poses = vary_definitions(poses, cfg.definition_jitter, generator)
     flip = torch.rand(n, generator=generator) < cfg.mirror_prob
