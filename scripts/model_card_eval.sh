@@ -32,7 +32,7 @@ if [ "${CALIBRATE:-0}" = 1 ]; then
   gfpose calibrate-spread --data "$OUT/heldout_without_hdm05.npz" --model "$LOSO_DIR/without_hdm05.pt"
   gfpose calibrate-spread --data "$OUT/heldout_without_everyday.npz" --model "$LOSO_DIR/without_everyday.pt"
   for half in hdm05 everyday; do
-    for recipe in bone_ratios recombine; do
+    for recipe in bone_ratios recombine recombine_bone_ratios; do
       gfpose calibrate-spread --data "$OUT/heldout_without_$half.npz" --model "$LOSO_DIR/${recipe}_without_$half.pt"
     done
   done
@@ -76,7 +76,7 @@ done
 python scripts/fit_2d_ablation.py --out "$OUT/fit_2d"
 # Recipe changes judged by 2-LOSO at the baseline's budget (config/loso/*.yaml), against loso_*.
 for half in hdm05 everyday; do
-  for recipe in bone_ratios recombine; do
+  for recipe in bone_ratios recombine recombine_bone_ratios; do
     run "loso_${recipe}_$half" --data "$OUT/${half}_all.npz" --model "$LOSO_DIR/${recipe}_without_$half.pt" --steps 4 --hypotheses 1,20
   done
 done
