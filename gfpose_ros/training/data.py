@@ -373,7 +373,8 @@ def recombine(poses, prob, generator):
     hips = poses[:, LEFT_HIP] - poses[:, RIGHT_HIP]
     heading = torch.atan2(hips[:, 1], hips[:, 0])
     turn = _rotation("z", heading - heading[donor])
-    upper = (poses[donor][:, UPPER_BODY] - poses[donor][:, :1]) @ turn.transpose(-1, -2)
+    donated = poses[donor]
+    upper = (donated[:, UPPER_BODY] - donated[:, :1]) @ turn.transpose(-1, -2)
     out = poses.clone()
     out[:, UPPER_BODY] = torch.where(
         swap[:, None, None], poses[:, :1] + upper, poses[:, UPPER_BODY]
@@ -417,11 +418,7 @@ def perturb_joint_angles(poses, std_deg, generator):
         upper = poses[:, middle] - poses[:, root]
         lower = poses[:, end] - poses[:, middle]
         normal = torch.cross(upper, lower, dim=-1)
-        sine = normal.norm(dim=-1) / (upper.norm(dim=-1) * lower.norm(dim=-1)).clamp_min(1e-9)
-        cosine = (upper * lower).sum(-1) / (upper.norm(dim=-1) * lower.norm(dim=-1)).clamp_min(
-            1e-9
-        )
-        bend = torch.atan2(sine, cosine)  # 0 = straight
+        bend = torch.atan2(normal.norm(dim=-1), (upper * lower).sum(-1))  # 0 = straight
         target = (bend + angles()).clamp(0.0, math.radians(HINGE_MAX_BEND))
         hinged = bend > math.radians(HINGE_MIN_BEND)
         turn = torch.where(hinged, target - bend, torch.zeros_like(bend))
