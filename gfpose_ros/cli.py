@@ -143,16 +143,21 @@ def cmd_eval(args):
 def cmd_calibrate_spread(args):
     from .evaluation.evaluate import fit_spread_calibration
     from .skeleton import JOINT_NAMES
-    from .spread_calibration import write_spread_scale
+    from .spread_calibration import unseen_source_factor, write_spread_scale
 
+    unseen = [p for p in args.unseen_from.split(",") if p]
+    factor = unseen_source_factor(unseen, args.hypotheses)
     scale = fit_spread_calibration(
         args.data, args.model, args.backend, args.steps, args.hypotheses, args.seed
     )
     out = args.out or args.model
-    write_spread_scale(args.model, scale, out, fitted_on=os.path.basename(args.data))
+    write_spread_scale(
+        args.model, scale, out, fitted_on=os.path.basename(args.data), unseen_factor=factor
+    )
     print(
         "spread factors (error / spread per joint): "
         + ", ".join(f"{name} {s:.2f}" for name, s in zip(JOINT_NAMES[1:], scale[1:]))
+        + f"; times {factor:.3f} for unseen sources"
     )
     print(f"wrote {out}")
 
@@ -626,6 +631,13 @@ def build_parser():
     )
     p.add_argument("--model", default=default_model_path())
     p.add_argument("--out", default="", help="model file to write (default: --model, in place)")
+    p.add_argument(
+        "--unseen-from",
+        default="",
+        help="comma-separated `gfpose eval` JSONs of sources left out whole (by models already "
+        "calibrated on their own held-out split): the factors are multiplied by the geometric "
+        "mean of their error / spread, for people from sources never seen (default: none)",
+    )
     p.add_argument("--backend", default="torch", choices=BACKENDS)
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--hypotheses", type=int, default=20)

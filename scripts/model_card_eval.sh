@@ -21,28 +21,36 @@ gfpose make-eval-set --sources hdm05 --split all --out "$OUT/hdm05_all.npz"
 # (config/loso/*.yaml, the same budget); the headline is their mean.
 gfpose make-eval-set --sources everyday --split all --out "$OUT/everyday_all.npz"
 LOSO_DIR=${LOSO_DIR:-models/reference/loso}
-# The spread's calibration (the Spread calibration section): each model's per-joint factors are
-# fitted on the held-out split of the sources it was trained on, and judged on the others. The
-# shipped files hold them already; these commands rewrite them in place.
-if [ "${CALIBRATE:-0}" = 1 ]; then
-  gfpose make-eval-set --sources bandai,cmu,everyday --out "$OUT/heldout_without_hdm05.npz"
-  gfpose make-eval-set --sources bandai,cmu,hdm05 --out "$OUT/heldout_without_everyday.npz"
-  gfpose calibrate-spread --data "$OUT/heldout.npz" --model "$MODEL"
-  gfpose calibrate-spread --data "$OUT/heldout_without_hdm05.npz" --model "$LOSO_MODEL"
-  gfpose calibrate-spread --data "$OUT/heldout_without_hdm05.npz" --model "$LOSO_DIR/without_hdm05.pt"
-  gfpose calibrate-spread --data "$OUT/heldout_without_everyday.npz" --model "$LOSO_DIR/without_everyday.pt"
-  for half in hdm05 everyday; do
-    for recipe in bone_ratios recombine recombine_bone_ratios; do
-      gfpose calibrate-spread --data "$OUT/heldout_without_$half.npz" --model "$LOSO_DIR/${recipe}_without_$half.pt"
-    done
-  done
-fi
-
+# Recipe changes judged by 2-LOSO (config/loso/<recipe>_without_*.yaml, weights in $LOSO_DIR).
+RECIPES="bone_ratios recombine recombine_bone_ratios"
 run() {  # name, then gfpose eval arguments
   local name=$1; shift
   echo "== $name: gfpose eval $*"
   gfpose eval --out "$OUT/$name.json" --markdown "$@" | tee "$OUT/$name.md"
 }
+# The spread's calibration (the Spread calibration section): each model's per-joint factors are
+# fitted on the held-out split of the sources it was trained on, times the unseen-source factor:
+# the error / spread that the 2-LOSO baselines, calibrated on their own held-out split, show on
+# the source each left out. A model judged on a left-out source gets the other half's factor
+# only (cross-fitted); the shipped model gets both halves'. The shipped files hold them already;
+# these commands rewrite them in place.
+if [ "${CALIBRATE:-0}" = 1 ]; then
+  gfpose make-eval-set --sources bandai,cmu,everyday --out "$OUT/heldout_without_hdm05.npz"
+  gfpose make-eval-set --sources bandai,cmu,hdm05 --out "$OUT/heldout_without_everyday.npz"
+  for half in hdm05 everyday; do
+    gfpose calibrate-spread --data "$OUT/heldout_without_$half.npz" --model "$LOSO_DIR/without_$half.pt"
+    run "loso_${half}_in_domain_spread" --data "$OUT/${half}_all.npz" --model "$LOSO_DIR/without_$half.pt" --steps 4 --hypotheses 20
+  done
+  UNSEEN_HDM05=$OUT/loso_hdm05_in_domain_spread.json
+  UNSEEN_EVERYDAY=$OUT/loso_everyday_in_domain_spread.json
+  gfpose calibrate-spread --data "$OUT/heldout.npz" --model "$MODEL" --unseen-from "$UNSEEN_HDM05,$UNSEEN_EVERYDAY"
+  gfpose calibrate-spread --data "$OUT/heldout_without_hdm05.npz" --model "$LOSO_MODEL" --unseen-from "$UNSEEN_EVERYDAY"
+  for recipe in "" $RECIPES; do
+    gfpose calibrate-spread --data "$OUT/heldout_without_hdm05.npz" --model "$LOSO_DIR/${recipe:+${recipe}_}without_hdm05.pt" --unseen-from "$UNSEEN_EVERYDAY"
+    gfpose calibrate-spread --data "$OUT/heldout_without_everyday.npz" --model "$LOSO_DIR/${recipe:+${recipe}_}without_everyday.pt" --unseen-from "$UNSEEN_HDM05"
+  done
+fi
+
 # The headline (the node's default: each person at the population's expected stature).
 run 2a_heldout --data "$OUT/heldout.npz" --model "$MODEL" --steps 4 --hypotheses 20
 run 2b_hdm05_left_out --data "$OUT/hdm05_all.npz" --model "$LOSO_MODEL" --steps 4 --hypotheses 20
@@ -76,7 +84,7 @@ done
 python scripts/fit_2d_ablation.py --out "$OUT/fit_2d"
 # Recipe changes judged by 2-LOSO at the baseline's budget (config/loso/*.yaml), against loso_*.
 for half in hdm05 everyday; do
-  for recipe in bone_ratios recombine recombine_bone_ratios; do
+  for recipe in $RECIPES; do
     run "loso_${recipe}_$half" --data "$OUT/${half}_all.npz" --model "$LOSO_DIR/${recipe}_without_$half.pt" --steps 4 --hypotheses 1,20
   done
 done

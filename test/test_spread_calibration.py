@@ -1,5 +1,6 @@
 """The published spread's calibration (gfpose_ros.spread_calibration, gfpose calibrate-spread)."""
 
+import json
 import os
 
 import numpy as np
@@ -76,6 +77,27 @@ def test_lifter_scales_joint_std_by_the_model_files_factors(tmp_path):
     np.testing.assert_allclose(spreads[True], spreads[False] * scale, rtol=1e-9)
 
 
+def _eval_json(path, ratio):
+    runs = [{"hypotheses": 1, "error_to_spread_ratio": None}]
+    runs.append({"hypotheses": 20, "error_to_spread_ratio": ratio})
+    path.write_text(json.dumps({"runs": runs}))
+    return str(path)
+
+
+def test_unseen_source_factor_is_the_geometric_mean_of_left_out_sources(tmp_path):
+    paths = [_eval_json(tmp_path / "a.json", 1.3), _eval_json(tmp_path / "b.json", 1.07)]
+    assert spread_calibration.unseen_source_factor(paths) == pytest.approx((1.3 * 1.07) ** 0.5)
+    assert spread_calibration.unseen_source_factor([]) == 1.0
+    with pytest.raises(ValueError, match="no error / spread ratio at 20"):
+        spread_calibration.unseen_source_factor([_eval_json(tmp_path / "c.json", None)])
+    model = str(tmp_path / "unseen.pt")
+    scale = np.linspace(1.0, 2.0, 17)
+    spread_calibration.write_spread_scale(default_model_path(), scale, model, unseen_factor=1.2)
+    np.testing.assert_allclose(spread_calibration.read_spread_scale(model), scale * 1.2)
+    with pytest.raises(ValueError, match="must be positive"):
+        spread_calibration.write_spread_scale(default_model_path(), scale, model, unseen_factor=0)
+
+
 def test_calibrate_spread_cli(run_gfpose, halves, tmp_path):
     out = tmp_path / "cli.pt"
     result = run_gfpose(
@@ -83,7 +105,25 @@ def test_calibrate_spread_cli(run_gfpose, halves, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "spread factors" in result.stdout
-    assert spread_calibration.read_spread_scale(str(out)).shape == (17,)
+    plain = spread_calibration.read_spread_scale(str(out))
+    assert plain.shape == (17,)
+    unseen = _eval_json(tmp_path / "left_out.json", 1.25)
+    result = run_gfpose(
+        "calibrate-spread",
+        "--data",
+        halves[0],
+        "--model",
+        default_model_path(),
+        "--out",
+        out,
+        "--unseen-from",
+        unseen,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "times 1.250 for unseen sources" in result.stdout
+    np.testing.assert_allclose(spread_calibration.read_spread_scale(str(out)), plain * 1.25)
+    bad = run_gfpose("calibrate-spread", "--data", halves[0], "--unseen-from", tmp_path / "x.json")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     missing = run_gfpose("calibrate-spread", "--data", tmp_path / "none.npz", "--out", out)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
     assert os.path.getsize(out) > 0

@@ -424,6 +424,36 @@ def test_perturbed_joint_angles_keep_bones_and_hinges_within_their_range():
         data.AugmentConfig(joint_angle_std_deg=90)
 
 
+def test_tilted_bodies_lean_within_the_limit_about_a_horizontal_axis():
+    """tilt_bodies: the share asked for leans, by at most tilt_max_deg, about a horizontal axis
+    through the pelvis (the lean's axis has no vertical part, so the heading stays); posture and
+    bone lengths stay; deterministic; off draws nothing."""
+    g = torch.Generator().manual_seed(0)
+    poses = _standing(4000, g)
+    out = data.tilt_bodies(poses, 0.3, 60.0, torch.Generator().manual_seed(1))
+    assert torch.equal(out, data.tilt_bodies(poses, 0.3, 60.0, torch.Generator().manual_seed(1)))
+    np.testing.assert_allclose(bone_lengths(out.numpy()), bone_lengths(poses.numpy()), atol=1e-9)
+    assert torch.equal(out[:, 0], poses[:, 0])
+
+    def trunk_angle(p):  # pelvis -> thorax against world z, degrees
+        trunk = p[:, 8] - p[:, 0]
+        return torch.rad2deg(torch.acos(trunk[:, 2] / trunk.norm(dim=-1)))
+
+    lean = trunk_angle(out) - trunk_angle(poses)
+    tilted = (out - poses).abs().amax((1, 2)) > 1e-9
+    assert 0.27 < float(tilted.double().mean()) < 0.33
+    # An upright trunk leans by the whole angle only about a horizontal axis: uniform 0..60.
+    assert float(lean.abs().max()) <= 60.0 + 1e-6
+    assert 28.0 < float(lean[tilted].mean()) < 32.0
+    g_off = torch.Generator().manual_seed(2)
+    assert data.tilt_bodies(poses, 0.0, 90.0, g_off) is poses
+    assert torch.equal(g_off.get_state(), torch.Generator().manual_seed(2).get_state())
+    with pytest.raises(ValueError, match="tilt_max_deg"):
+        data.AugmentConfig(tilt_max_deg=200)
+    with pytest.raises(ValueError, match="tilt_prob"):
+        data.AugmentConfig(tilt_prob=-0.1)
+
+
 def test_real_cameras_from_a_file(tmp_path):
     # A lab camera 4 m from the area's centre, 1.6 m high, looking along +y (optical z = world y).
     R = [[1, 0, 0], [0, 0, -1], [0, 1, 0]]

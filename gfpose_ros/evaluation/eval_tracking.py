@@ -326,12 +326,14 @@ def lift_clip(pipeline, clip, rng, frame_rate, settings, frame_id=None):
     """Lift every frame of a clip through the node's per-frame path with ``settings`` (a
     LiftSettings: tracking on or off) and a fresh tracker. People whose ``clip["seen"]`` is
     False in a frame are not sent. Returns (poses (F, P, 17, 3) NaN where not lifted, ids (F, P)
-    None where not lifted, network evaluations per frame (F,), warm-started people (F,),
-    motion: dict of velocity (F, P, 3) m/s and known (F, P) bool)."""
+    None where not lifted, network evaluations per frame (F,), warm-started people (F,), a
+    dict of the published velocity (F, P, 3) m/s, known (F, P) bool and joint_std (F, P, 17)
+    m, NaN where not lifted)."""
     frames, people = clip["uv"].shape[:2]
     poses = np.full(clip["poses_3d"].shape, np.nan)
     ids = np.full((frames, people), None, dtype=object)
     velocity, known = np.zeros((frames, people, 3)), np.zeros((frames, people), dtype=bool)
+    joint_std = np.full(poses.shape[:-1], np.nan)
     evaluations, warm = np.zeros(frames), np.zeros(frames)
     present = clip.get("seen", np.ones((frames, people), dtype=bool))
     pipeline.lifter.settings = settings
@@ -352,11 +354,22 @@ def lift_clip(pipeline, clip, rng, frame_rate, settings, frame_id=None):
         ids[t, lifted] = frame.ids
         velocity[t, lifted] = frame.motion.velocity
         known[t, lifted] = frame.motion.known
+        joint_std[t, lifted] = frame.result.joint_std
         starts = [] if frame.tracks is None else frame.tracks.previous
         starts = [p is not None and settings.warm_start for p in starts]
         evaluations[t] = spec.warm_steps if any(starts) else spec.steps
         warm[t] = sum(starts)
-    return poses, ids, evaluations, warm, {"velocity": velocity, "known": known}
+    return (
+        poses,
+        ids,
+        evaluations,
+        warm,
+        {
+            "velocity": velocity,
+            "known": known,
+            "joint_std": joint_std,
+        },
+    )
 
 
 def id_switches(ids, max_age=None, frame_rate=30.0, returns=False):
@@ -464,12 +477,14 @@ def evaluate_tracking(
     for mode, settings in modes.items():
         rng = np.random.default_rng(seed + 1)
         errors, accelerations, switches, evaluations, warm = [], [], 0, [], []
+        spreads = []
         root, root_late, tracks_pred, tracks_true = [], [], [], []
         for clip, truth in zip(scenes, gt):
             poses, ids, evals, warm_people, motion = lift_clip(
                 pipeline, clip, rng, frame_rate, settings
             )
-            errors.append(joint_errors(poses, truth).ravel())
+            errors.append(joint_errors(poses, truth).reshape(-1, NUM_JOINTS))
+            spreads.append(motion["joint_std"].reshape(-1, NUM_JOINTS))
             root_error = np.linalg.norm(poses[:, :, 0] - truth[:, :, 0], axis=-1)
             root.append(root_error.ravel())
             root_late.append(root_error[2 * len(root_error) // 3 :].ravel())
@@ -482,15 +497,21 @@ def evaluate_tracking(
             evaluations.append(evals)
             warm.append(warm_people / poses.shape[1])
         lag, shift_errors = lag_frames(tracks_pred, tracks_true)
+        errors, spreads = np.concatenate(errors), np.concatenate(spreads)
+        # The root's spread and error are 0 by construction (evaluate.body_metrics).
+        joints = errors[:, 1:], spreads[:, 1:]
         run = {
             "mode": mode,
-            "mpjpe_mm": float(np.concatenate(errors).mean() * 1000),
+            "mpjpe_mm": float(errors.mean() * 1000),
             "root_error_mm": float(np.concatenate(root).mean() * 1000),
             "root_error_last_third_mm": float(np.concatenate(root_late).mean() * 1000),
             "acceleration_error_mm_per_frame2": float(np.mean(accelerations)),
             "lag_frames": int(lag),
             "mpjpe_by_shift_mm": {str(k): round(v, 2) for k, v in shift_errors.items()},
             "id_switches": switches if settings.tracking else None,
+            # The published spread's calibration on these frames (evaluate.body_metrics).
+            "error_to_spread_ratio": float(joints[0].mean() / joints[1].mean()),
+            "within_two_spread": float((joints[0] <= 2 * joints[1]).mean()),
             "network_evaluations_per_frame": float(np.concatenate(evaluations).mean()),
             "warm_started_share": float(np.concatenate(warm).mean()),
         }
@@ -616,7 +637,8 @@ def format_row(run):
         f"{run['mode']:<28} MPJPE {run['mpjpe_mm']:6.1f} mm  root {run['root_error_mm']:5.0f} mm "
         f"(last third {run['root_error_last_third_mm']:5.0f})  jitter "
         f"{run['acceleration_error_mm_per_frame2']:6.2f} mm/frame^2  lag {run['lag_frames']}  "
-        f"ID switches {switches:>3}  evaluations/frame "
+        f"ID switches {switches:>3}  error/spread {run['error_to_spread_ratio']:.2f} "
+        f"(within 2: {100 * run['within_two_spread']:.0f}%)  evaluations/frame "
         f"{run['network_evaluations_per_frame']:.2f}  "
         f"warm {100 * run['warm_started_share']:.0f}%"
     )
@@ -626,8 +648,9 @@ def markdown_table(results):
     lines = [
         "| lifting | MPJPE (mm) | root error (mm): all / last third | jitter: acceleration error "
         "(mm/frame²) | lag (frames) "
-        "| ID switches | network evaluations per frame | warm-started |",
-        "|---|---|---|---|---|---|---|---|",
+        "| ID switches | error / spread (within 2 spreads) | network evaluations per frame "
+        "| warm-started |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["runs"]:
         switches = "-" if r["id_switches"] is None else r["id_switches"]
@@ -635,6 +658,7 @@ def markdown_table(results):
             f"| {r['mode']} | {r['mpjpe_mm']:.1f} | {r['root_error_mm']:.0f} / "
             f"{r['root_error_last_third_mm']:.0f} "
             f"| {r['acceleration_error_mm_per_frame2']:.2f} | {r['lag_frames']} | {switches} | "
+            f"{r['error_to_spread_ratio']:.2f} ({100 * r['within_two_spread']:.0f}%) | "
             f"{r['network_evaluations_per_frame']:.2f} | {100 * r['warm_started_share']:.0f}% |"
         )
     walking = results.get("walking") or []

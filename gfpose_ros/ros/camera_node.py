@@ -310,11 +310,11 @@ class CameraNode(GfposeLifecycleNode):
         self._pubs['keypoints'].publish(out)
         if self.lift_target is not None:
             self.lift_target.lift_frame(out, message_info)
-        if self.get_parameter('publish_debug_image').value:
+        # Drawn only while someone looks at it: a full image costs milliseconds to draw and send.
+        debug = self._pubs['debug']
+        if self.get_parameter('publish_debug_image').value and debug.get_subscription_count():
             threshold = self.debug_confidence_threshold()
-            self._pubs['debug'].publish(
-                image_msg(msg.header, draw_people(image, people, threshold), 'rgb8')
-            )
+            debug.publish(image_msg(msg.header, draw_people(image, people, threshold), 'rgb8'))
         self.frames_out += 1
 
 

@@ -552,13 +552,16 @@ class LiftNode(GfposeLifecycleNode):
         self.stats.finished(latency, len(frame.ids))
 
     def publish(self, header, ids, result, motion=None):
-        """All outputs carry the input's stamp, and its frame or target_frame."""
+        """All outputs carry the input's stamp, and its frame or target_frame. Hypotheses and
+        markers are built only while someone subscribes to them (RViz, a logger): they cost
+        more to build than the poses, and a planner reads only the poses."""
         header, result, motion = self.in_target_frame(header, result, motion)
         self._pubs['poses'].publish(poses_msg(header, ids, result, motion))
-        if self.output.publish_hypotheses:
-            self._pubs['hypotheses'].publish(hypotheses_msg(header, ids, result))
-        if self.output.publish_markers:
-            self._pubs['markers'].publish(pose_markers(header, result, self.output.markers))
+        hypotheses, markers = self._pubs['hypotheses'], self._pubs['markers']
+        if self.output.publish_hypotheses and hypotheses.get_subscription_count():
+            hypotheses.publish(hypotheses_msg(header, ids, result))
+        if self.output.publish_markers and markers.get_subscription_count():
+            markers.publish(pose_markers(header, result, self.output.markers))
 
     def in_target_frame(self, header, result, motion):
         """(header, result, motion) in target_frame through tf2 at the image's stamp; as given

@@ -4,7 +4,9 @@ Publish -> receive over DDS on this machine: the node runs as its own process wi
 parameters (config/lift.yaml); this process publishes one person's keypoints (frames of the
 bundled recording), waits for the poses, and repeats. One frame in flight at a time, so the
 figures are the node's latency without queueing. Prints p50/p90/p99 and writes
-outputs/bench_e2e.json with the machine named.
+outputs/bench_e2e.json with the machine named. It subscribes to poses_3d alone, as a planner
+does; ``--all-outputs`` also subscribes to pose_hypotheses and markers, as RViz does (the node
+builds those only while someone subscribes).
 
 ``--depth`` also publishes, before each frame, a depth image rendered from the recording's
 ground truth (16UC1, aligned, the same stamp) and starts the node with use_depth:=true; both
@@ -101,7 +103,7 @@ def measure_own_node(args):
     overrides = node_overrides(args) | ({'use_depth': 'true'} if args.depth else {})
     depth_images = rendered_depth_images(seq) if args.depth else None
     node = start_lift_node(params_file, NAMESPACE, overrides, log_file)
-    client = LiftClient(namespace=NAMESPACE)
+    client = LiftClient(namespace=NAMESPACE, poses_only=not args.all_outputs)
     depth_pub = (
         client.create_publisher(Image, 'depth_image', qos_profile_sensor_data)
         if args.depth
@@ -155,7 +157,7 @@ def measure_attached(args):
         'camera_info': args.camera_info_topic,
         'poses_3d': args.poses_topic,
     }
-    client = LiftClient(namespace=args.namespace, topics=topics)
+    client = LiftClient(namespace=args.namespace, topics=topics, poses_only=not args.all_outputs)
     poses_topic = client.resolve_topic_name(args.poses_topic)
     try:
         if args.passive:
@@ -254,6 +256,12 @@ def main(argv=None):
         action='store_true',
         help='also publish a rendered aligned depth image per frame, node with use_depth:=true',
     )
+    p.add_argument(
+        '--all-outputs',
+        action='store_true',
+        help='also subscribe to pose_hypotheses and markers, as RViz does (default: poses_3d '
+        'only, as a planner does; the node builds the other two only while subscribed)',
+    )
     p.add_argument('--out', default=os.path.join('outputs', 'bench_e2e.json'))
     attach = p.add_argument_group('measuring a node that is already running')
     attach.add_argument(
@@ -327,7 +335,8 @@ def main(argv=None):
     result = {
         'what': (
             'publish -> receive latency over DDS (Fast DDS), same machine, 1 person, one frame in '
-            'flight'
+            'flight; subscribed to '
+            + ('poses_3d, pose_hypotheses and markers' if args.all_outputs else 'poses_3d')
             if not args.attach
             else f'attached to a running node; {fields["mode"]}'
         ),

@@ -119,10 +119,16 @@ class LiftClient(Node):
     """Publishes frames to a lift node and records, per stamp, the replies and their latency."""
 
     def __init__(
-        self, namespace='', context=None, reliability=ReliabilityPolicy.RELIABLE, topics=None
+        self,
+        namespace='',
+        context=None,
+        reliability=ReliabilityPolicy.RELIABLE,
+        topics=None,
+        poses_only=False,
     ):
         """``topics`` renames keypoints_2d, camera_info or poses_3d (e.g. to a deployed node's
-        topics)."""
+        topics). ``poses_only``: subscribe to poses_3d (and /diagnostics) alone, as a planner
+        does, not to pose_hypotheses and markers as RViz does."""
         super().__init__('gfpose_lift_client', namespace=namespace, context=context)
         topics = {
             'keypoints_2d': 'keypoints_2d',
@@ -134,8 +140,11 @@ class LiftClient(Node):
         self.keypoints_pub = self.create_publisher(Keypoints2DArray, topics['keypoints_2d'], qos)
         self.camera_info_pub = self.create_publisher(CameraInfo, topics['camera_info'], qos)
         self.create_subscription(Pose3DArray, topics['poses_3d'], self._on_poses, 100)
-        self.create_subscription(PoseHypothesesArray, 'pose_hypotheses', self._on_hypotheses, 100)
-        self.create_subscription(MarkerArray, 'markers', self._on_markers, 100)
+        if not poses_only:
+            self.create_subscription(
+                PoseHypothesesArray, 'pose_hypotheses', self._on_hypotheses, 100
+            )
+            self.create_subscription(MarkerArray, 'markers', self._on_markers, 100)
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 100)
         self._spin_executor = SingleThreadedExecutor(context=context)
         self._spin_executor.add_node(self)

@@ -101,6 +101,11 @@ class AugmentConfig:
     # Coverage: limbs turned at the hip and shoulder, and knees and elbows bent more or less, by
     # random angles of this std (degrees; perturb_joint_angles). 0 = off.
     joint_angle_std_deg: float = 0.0
+    # Coverage: with this probability the whole body leans about a random horizontal axis
+    # through the pelvis by up to tilt_max_deg (90 = lying): bodies bent over, falling or on the
+    # floor, which upright captures seen from +-pitch_deg lack (tilt_bodies). 0 = off.
+    tilt_prob: float = 0.0
+    tilt_max_deg: float = 90.0
     definition_jitter: dict = field(default_factory=lambda: dict.fromkeys(DEFINITION_JITTER, 0.0))
     mirror_prob: float = 0.5
     # Cameras: 'random' virtual cameras around the person with the ranges below, or 'file':
@@ -141,6 +146,7 @@ class AugmentConfig:
         for key in (
             "own_proportions_prob",
             "recombine_prob",
+            "tilt_prob",
             "mirror_prob",
             "outlier_prob",
             "part_drop_prob",
@@ -186,6 +192,10 @@ class AugmentConfig:
             raise ValueError(
                 "augmentation.joint_angle_std_deg must be degrees in [0, 45], got "
                 f"{self.joint_angle_std_deg!r}"
+            )
+        if not (isinstance(self.tilt_max_deg, (int, float)) and 0.0 <= self.tilt_max_deg <= 180.0):
+            raise ValueError(
+                f"augmentation.tilt_max_deg must be degrees in [0, 180], got {self.tilt_max_deg!r}"
             )
         unknown = set(self.definition_jitter) - set(DEFINITION_JITTER)
         if unknown or any(
@@ -430,6 +440,20 @@ def perturb_joint_angles(poses, std_deg, generator):
     return poses
 
 
+def tilt_bodies(poses, prob, max_deg, generator):
+    """With probability ``prob`` per sample, the whole body turned about a random horizontal
+    axis (world z up) through its pelvis by an angle uniform in 0..max_deg: the same posture
+    leaning, fallen or lying, as the captures rarely show it. Bone lengths are kept."""
+    if prob <= 0 or max_deg <= 0:
+        return poses  # no draws: the generator's stream stays that of a recipe without it
+    n = poses.shape[0]
+    tilt = torch.rand(n, generator=generator) < prob
+    heading = _uniform(n, 0, 2 * math.pi, generator).to(poses.dtype)
+    angle = torch.deg2rad(_uniform(n, 0, max_deg, generator)).to(poses.dtype) * tilt
+    axis = torch.stack([torch.cos(heading), torch.sin(heading), torch.zeros_like(heading)], -1)
+    return _turn_about(poses, list(range(NUM_JOINTS)), 0, _axis_angle(axis, angle))
+
+
 def mirror(poses):
     out = poses[:, MIRROR_INDEX].clone()
     out[..., 0] = -out[..., 0]
@@ -574,12 +598,13 @@ def place_for_cameras(poses_world, cfg, generator):
 
 def augment(poses_world, cfg, generator):
     """A training batch from world poses in metres: recombined body parts, perturbed joint
-    angles, body size and proportions, joint definitions, mirroring, a camera, 2D noise and
-    GFPose's condition masks."""
+    angles, tilted bodies, body size and proportions, joint definitions, mirroring, a camera,
+    2D noise and GFPose's condition masks."""
     poses = poses_world.to(torch.float64)
     n = poses.shape[0]
     poses = recombine(poses, cfg.recombine_prob, generator)
     poses = perturb_joint_angles(poses, cfg.joint_angle_std_deg, generator)
+    poses = tilt_bodies(poses, cfg.tilt_prob, cfg.tilt_max_deg, generator)
     poses = set_bone_lengths(poses, target_bone_lengths(poses, cfg, generator))
     poses = vary_definitions(poses, cfg.definition_jitter, generator)
     flip = torch.rand(n, generator=generator) < cfg.mirror_prob
