@@ -100,7 +100,7 @@ class FramePipeline:
         tracker = self._tracker_for(settings)
         self._check_camera(frame_id, K[0])
         xy = pixels_to_normalized(chosen.uv, K)
-        state = tracker.assign(chosen.uv, chosen.observed, stamp, chosen.ids, xy)
+        state = tracker.assign(chosen.uv, chosen.observed, stamp, chosen.ids, xy, K[0])
         previous = state.previous if settings.warm_start else None
         result = self.lifter.lift_people(
             chosen.uv,

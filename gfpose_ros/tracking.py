@@ -402,6 +402,8 @@ class TrackState:
     # swap): it starts cold, and its motion filter starts over.
     restarted: np.ndarray = None
     xy: np.ndarray = None  # (N, 17, 2) normalised keypoints, or None: places a lifted pose in uv
+    # (3, 2) M with pixels = [x, y, 1] @ M (the intrinsics), or None: recovered from uv and xy.
+    to_pixels: np.ndarray = None
 
     def __post_init__(self):
         if self.restarted is None:
@@ -456,12 +458,13 @@ class PersonTracker:
         self.commit(state, model_poses)
         return state
 
-    def assign(self, uv, seen, stamp, ids=None, xy=None):
+    def assign(self, uv, seen, stamp, ids=None, xy=None, K=None):
         """Ids and warm starts for the N people of a frame: uv (N, J, 2) pixels, seen (N, J) the
         joints that count as observed (selection.confident_joints), stamp seconds, ids: the
         detector's per person, or None; xy (N, 17, 2) the keypoints in normalised image
-        coordinates (H36M order), which adds the 3D cost and the warm-start check. Changes no
-        track: commit() does."""
+        coordinates (H36M order), which adds the 3D cost and the warm-start check; K (3, 3) the
+        intrinsics they came from, if known (else commit() recovers them from uv and xy).
+        Changes no track: commit() does."""
         uv = np.asarray(uv, dtype=np.float64)
         seen = np.asarray(seen, dtype=bool)
         n = len(uv)
@@ -508,8 +511,21 @@ class PersonTracker:
                     if not residual <= self.warm_gate:
                         previous[i], restarted[i] = None, True
         xy = None if xy is None else np.asarray(xy, dtype=np.float64)
+        to_pixels = None
+        if K is not None:
+            K = np.asarray(K, dtype=np.float64)
+            to_pixels = np.array([[K[0, 0], 0.0], [K[0, 1], K[1, 1]], [K[0, 2], K[1, 2]]])
         return TrackState(
-            assigned, continuing, previous, uv, seen, from_detector, stamp, restarted, xy
+            assigned,
+            continuing,
+            previous,
+            uv,
+            seen,
+            from_detector,
+            stamp,
+            restarted,
+            xy,
+            to_pixels,
         )
 
     def _cost(self, tracks, uv, seen, stamp, xy, people):
@@ -611,7 +627,9 @@ class PersonTracker:
         self.tracks = self._live_tracks(state.stamp)
         to_pixels = None
         if poses is not None and state.xy is not None:
-            to_pixels = _pixels_from_normalised(state.uv, state.xy, state.seen)
+            to_pixels = state.to_pixels
+            if to_pixels is None:
+                to_pixels = _pixels_from_normalised(state.uv, state.xy, state.seen)
         for i, track_id in enumerate(state.ids):
             pose = None if model_poses is None else np.array(model_poses[i], dtype=np.float64)
             rel = root = root_velocity = None

@@ -426,3 +426,24 @@ def test_a_pair_dearer_than_two_unmatched_is_not_taken():
     assert optimal_assignment(cost, 100.0) == [(0, 1), (1, 0)]  # the most pairs
     assert optimal_assignment(cost, 100.0, unmatched_cost=3.0) == [(0, 0)]
     assert optimal_assignment(np.array([[7.0]]), 100.0, unmatched_cost=3.0) == []
+
+
+def test_given_intrinsics_place_the_lifted_joints_where_recovered_ones_do():
+    """assign(..., K): commit() projects the lifted pose with the frame's intrinsics instead of
+    recovering them from the keypoints by least squares; both put the never-seen joints at the
+    same pixels."""
+    upper = np.arange(17) < 6
+    placed = []
+    for with_k in (False, True):
+        tracker = PersonTracker()
+        for t in range(3):
+            poses = np.array([walker(-1.0 + 0.1 * t)])
+            xy = poses[..., :2] / poses[..., 2:]
+            uv = xy * 600.0 + K_WALK[:2, 2]
+            state = tracker.assign(
+                uv, np.array([upper]), t / 30, None, xy, K_WALK if with_k else None
+            )
+            tracker.commit(state, np.zeros((1, 51)), poses, poses[:, 0], np.zeros((1, 3)))
+        assert (state.to_pixels is not None) == with_k
+        placed.append(next(iter(tracker.tracks.values())).uv)
+    np.testing.assert_allclose(placed[1], placed[0], atol=1e-6)
