@@ -382,9 +382,10 @@ def test_recombined_bodies_keep_each_halfs_pose_on_one_pelvis():
 
 
 def test_perturbed_joint_angles_keep_bones_and_hinges_within_their_range():
-    """perturb_joint_angles: bone lengths and the trunk stay; knees and elbows end between
-    straight and HINGE_MAX_BEND, and near-straight ones are left; the bends change by about the
-    std asked for, never beyond two; it is deterministic, and off draws nothing."""
+    """perturb_joint_angles: bone lengths and the hips stay, the trunk turns rigidly about the
+    pelvis; knees and elbows end between straight and HINGE_MAX_BEND, and near-straight ones are
+    left; the bends change by about the std asked for, never beyond two; it is deterministic,
+    and off draws nothing."""
     g = torch.Generator().manual_seed(0)
     poses = _standing(2000, g)
     # Bend every knee and elbow by 0..170 degrees about the body's lateral axis (some beyond
@@ -408,8 +409,19 @@ def test_perturbed_joint_angles_keep_bones_and_hinges_within_their_range():
         out, data.perturb_joint_angles(poses, 10.0, torch.Generator().manual_seed(1))
     )
     np.testing.assert_allclose(bone_lengths(out.numpy()), bone_lengths(poses.numpy()), atol=1e-9)
-    trunk = [0, 1, 4, 7, 8, 9, 10, 11, 14]
-    assert torch.equal(out[:, trunk], poses[:, trunk])
+    hips = [0, 1, 4]
+    assert torch.equal(out[:, hips], poses[:, hips])
+    # The trunk turns rigidly about the pelvis, by at most two std.
+    trunk = [7, 8, 9, 10, 11, 14]
+    np.testing.assert_allclose(
+        torch.cdist(out[:, trunk], out[:, trunk]),
+        torch.cdist(poses[:, trunk], poses[:, trunk]),
+        atol=1e-9,
+    )
+    up, up_out = poses[:, 8] - poses[:, 0], out[:, 8] - out[:, 0]
+    cosine = (up * up_out).sum(-1) / (up.norm(dim=-1) * up_out.norm(dim=-1))
+    lean = torch.rad2deg(torch.acos(cosine.clamp(-1, 1)))
+    assert float(lean.max()) <= 20.0 + 1e-6 and 3.0 < float(lean.mean()) < 12.0
     before, after = bends(poses), bends(out)
     hinged = before > data.HINGE_MIN_BEND
     within = before <= data.HINGE_MAX_BEND

@@ -98,8 +98,9 @@ class AugmentConfig:
     # Coverage: with this probability a sample's upper body (spine, head, arms) comes from
     # another sample of the batch, often another source (recombine). 0 = off.
     recombine_prob: float = 0.0
-    # Coverage: limbs turned at the hip and shoulder, and knees and elbows bent more or less, by
-    # random angles of this std (degrees; perturb_joint_angles). 0 = off.
+    # Coverage: the trunk bent or twisted at the pelvis, limbs turned at the hip and shoulder,
+    # and knees and elbows bent more or less, by random angles of this std (degrees;
+    # perturb_joint_angles). 0 = off.
     joint_angle_std_deg: float = 0.0
     # Coverage: with this probability the whole body leans about a random horizontal axis
     # through the pelvis by up to tilt_max_deg (90 = lying): bodies bent over, falling or on the
@@ -410,11 +411,12 @@ def _turn_about(poses, joints, centre, rotation):
 
 
 def perturb_joint_angles(poses, std_deg, generator):
-    """Each limb's knee or elbow bent more or less, within 0..HINGE_MAX_BEND degrees, about its
-    own hinge axis (hinges bent less than HINGE_MIN_BEND are left); then the whole limb turned
-    about its hip or shoulder by a random small rotation (random axis). Angles are normal with
-    std ``std_deg``, clipped at two std: poses near the captured ones that the captures lack.
-    Bone lengths are kept."""
+    """The trunk turned about the pelvis by a random small rotation (random axis: bent or
+    twisted at the lumbar spine); then each limb's knee or elbow bent more or less, within
+    0..HINGE_MAX_BEND degrees, about its own hinge axis (hinges bent less than HINGE_MIN_BEND
+    are left); then the whole limb turned about its hip or shoulder by a random small rotation
+    (random axis). Angles are normal with std ``std_deg``, clipped at two std: poses near the
+    captured ones that the captures lack. Bone lengths are kept."""
     if std_deg <= 0:
         return poses  # no draws: the generator's stream stays that of a recipe without it
     n = poses.shape[0]
@@ -424,6 +426,11 @@ def perturb_joint_angles(poses, std_deg, generator):
         a = torch.randn(n, generator=generator, dtype=torch.float64) * std
         return a.clamp(-2 * std, 2 * std).to(poses.dtype)
 
+    # The lumbar spine: the trunk, head and arms turned together about the pelvis (a bend or a
+    # twist), the legs left.
+    axis = torch.randn(n, 3, generator=generator, dtype=torch.float64).to(poses.dtype)
+    axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+    poses = _turn_about(poses, UPPER_BODY, 0, _axis_angle(axis, angles()))
     for root, middle, end in LIMBS:
         upper = poses[:, middle] - poses[:, root]
         lower = poses[:, end] - poses[:, middle]
