@@ -315,7 +315,7 @@ def main(argv=None):
         variables, note = dds_environment(package_file('config', DEFAULT_PROFILE))
         os.environ.update(variables)
         print(note)
-    rclpy.init()
+    rclpy.init(args=[])  # not sys.argv: its NAME:=VALUE overrides are for the node
     try:
         latencies, dropped, diagnostics, fields = (
             measure_attached if args.attach else measure_own_node

@@ -187,7 +187,7 @@ def main(argv=None):
     os.environ.update(variables)
     print(dds_line)
     proc = start_pipeline(NAMESPACE, args.param, log)
-    rclpy.init()
+    rclpy.init(args=[])  # not sys.argv: its NAME:=VALUE overrides are for the node
     client = CameraClient(NAMESPACE)
     try:
         if (
