@@ -447,3 +447,27 @@ def test_given_intrinsics_place_the_lifted_joints_where_recovered_ones_do():
         assert (state.to_pixels is not None) == with_k
         placed.append(next(iter(tracker.tracks.values())).uv)
     np.testing.assert_allclose(placed[1], placed[0], atol=1e-6)
+
+
+def test_eval_tracking_table_reports_the_spread_calibration_per_mode():
+    """The eval-tracking table carries error / spread and the share within 2 spreads of every
+    mode, so the tracked spread is judged beside the cold one."""
+    from gfpose_ros.evaluation.eval_tracking import format_row, markdown_table
+
+    run = {
+        "mode": "default (tracked + Kalman)",
+        "mpjpe_mm": 58.7,
+        "root_error_mm": 487.0,
+        "root_error_last_third_mm": 487.0,
+        "acceleration_error_mm_per_frame2": 20.4,
+        "lag_frames": 0,
+        "id_switches": 0,
+        "error_to_spread_ratio": 0.99,
+        "within_two_spread": 0.98,
+        "network_evaluations_per_frame": 2.02,
+        "warm_started_share": 0.99,
+    }
+    table = markdown_table({"runs": [run]})
+    assert "error / spread (within 2 spreads)" in table.splitlines()[0]
+    assert "| 0.99 (98%) |" in table.splitlines()[2]
+    assert "error/spread 0.99 (within 2: 98%)" in format_row(run)
