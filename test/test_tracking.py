@@ -471,3 +471,5 @@ def test_eval_tracking_table_reports_the_spread_calibration_per_mode():
     assert "error / spread (within 2 spreads)" in table.splitlines()[0]
     assert "| 0.99 (98%) |" in table.splitlines()[2]
     assert "error/spread 0.99 (within 2: 98%)" in format_row(run)
+    one = {**run, "error_to_spread_ratio": None, "within_two_spread": None}  # one hypothesis
+    assert "| - |" in markdown_table({"runs": [one]}).splitlines()[2]

@@ -325,6 +325,14 @@ def test_bone_ratio_variation_keeps_the_stature_and_varies_limbs_against_the_tru
         data.AugmentConfig(bone_ratio_range=(1.1, 0.9))
 
 
+def _assert_off_draws_nothing(augmentation, poses):
+    """An augmentation switched off returns its input itself and draws nothing, so the
+    generator's stream stays that of a recipe without it."""
+    generator = torch.Generator().manual_seed(2)
+    assert augmentation(generator) is poses
+    assert torch.equal(generator.get_state(), torch.Generator().manual_seed(2).get_state())
+
+
 def _standing(n, generator):
     """n upright adult bodies (world z up), each turned to a random heading at a random place."""
     from gfpose_ros.skeleton import ADULT_BONE_RATIOS, PARENTS
@@ -374,9 +382,7 @@ def test_recombined_bodies_keep_each_halfs_pose_on_one_pelvis():
         hips[:, :2].norm(dim=-1) * shoulders[:, :2].norm(dim=-1)
     )
     assert float(cosine.min()) > 0.99
-    g_off = torch.Generator().manual_seed(2)
-    assert data.recombine(poses, 0.0, g_off) is poses
-    assert torch.equal(g_off.get_state(), torch.Generator().manual_seed(2).get_state())
+    _assert_off_draws_nothing(lambda g: data.recombine(poses, 0.0, g), poses)
     with pytest.raises(ValueError, match="recombine_prob"):
         data.AugmentConfig(recombine_prob=1.5)
 
@@ -429,9 +435,7 @@ def test_perturbed_joint_angles_keep_bones_and_hinges_within_their_range():
     change = (after - before)[hinged & within & (before > 30) & (before < 120)]
     assert 6.0 < float(change.std()) < 10.0 and float(change.abs().max()) <= 20.0 + 1e-6
     assert torch.allclose(after[~hinged], before[~hinged], atol=1e-4)  # no axis: left alone
-    g_off = torch.Generator().manual_seed(2)
-    assert data.perturb_joint_angles(poses, 0.0, g_off) is poses
-    assert torch.equal(g_off.get_state(), torch.Generator().manual_seed(2).get_state())
+    _assert_off_draws_nothing(lambda g: data.perturb_joint_angles(poses, 0.0, g), poses)
     with pytest.raises(ValueError, match="joint_angle_std_deg"):
         data.AugmentConfig(joint_angle_std_deg=90)
 
@@ -457,9 +461,7 @@ def test_tilted_bodies_lean_within_the_limit_about_a_horizontal_axis():
     # An upright trunk leans by the whole angle only about a horizontal axis: uniform 0..60.
     assert float(lean.abs().max()) <= 60.0 + 1e-6
     assert 28.0 < float(lean[tilted].mean()) < 32.0
-    g_off = torch.Generator().manual_seed(2)
-    assert data.tilt_bodies(poses, 0.0, 90.0, g_off) is poses
-    assert torch.equal(g_off.get_state(), torch.Generator().manual_seed(2).get_state())
+    _assert_off_draws_nothing(lambda g: data.tilt_bodies(poses, 0.0, 90.0, g), poses)
     with pytest.raises(ValueError, match="tilt_max_deg"):
         data.AugmentConfig(tilt_max_deg=200)
     with pytest.raises(ValueError, match="tilt_prob"):

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..training import data
-from .evaluate import eval_sources, joint_errors
+from .evaluate import eval_sources, joint_errors, spread_metrics
 from ..lifter import Lifter
 from ..pipeline import FramePipeline
 from ..selection import people_from_arrays
@@ -497,9 +497,7 @@ def evaluate_tracking(
             evaluations.append(evals)
             warm.append(warm_people / poses.shape[1])
         lag, shift_errors = lag_frames(tracks_pred, tracks_true)
-        errors, spreads = np.concatenate(errors), np.concatenate(spreads)
-        # The root's spread and error are 0 by construction (evaluate.body_metrics).
-        joints = errors[:, 1:], spreads[:, 1:]
+        errors = np.concatenate(errors)
         run = {
             "mode": mode,
             "mpjpe_mm": float(errors.mean() * 1000),
@@ -509,9 +507,8 @@ def evaluate_tracking(
             "lag_frames": int(lag),
             "mpjpe_by_shift_mm": {str(k): round(v, 2) for k, v in shift_errors.items()},
             "id_switches": switches if settings.tracking else None,
-            # The published spread's calibration on these frames (evaluate.body_metrics).
-            "error_to_spread_ratio": float(joints[0].mean() / joints[1].mean()),
-            "within_two_spread": float((joints[0] <= 2 * joints[1]).mean()),
+            # The published spread's calibration on these frames.
+            **spread_metrics(errors, np.concatenate(spreads)),
             "network_evaluations_per_frame": float(np.concatenate(evaluations).mean()),
             "warm_started_share": float(np.concatenate(warm).mean()),
         }
@@ -631,14 +628,23 @@ def format_walking_row(row):
     )
 
 
+def _calibration(run, within="{:.0f}%"):
+    """'ratio (share within 2 spreads)' of a run's spread calibration, '-' with one
+    hypothesis."""
+    if run["error_to_spread_ratio"] is None:
+        return "-"
+    share = within.format(100 * run["within_two_spread"])
+    return f"{run['error_to_spread_ratio']:.2f} ({share})"
+
+
 def format_row(run):
     switches = "-" if run["id_switches"] is None else str(run["id_switches"])
     return (
         f"{run['mode']:<28} MPJPE {run['mpjpe_mm']:6.1f} mm  root {run['root_error_mm']:5.0f} mm "
         f"(last third {run['root_error_last_third_mm']:5.0f})  jitter "
         f"{run['acceleration_error_mm_per_frame2']:6.2f} mm/frame^2  lag {run['lag_frames']}  "
-        f"ID switches {switches:>3}  error/spread {run['error_to_spread_ratio']:.2f} "
-        f"(within 2: {100 * run['within_two_spread']:.0f}%)  evaluations/frame "
+        f"ID switches {switches:>3}  error/spread {_calibration(run, 'within 2: {:.0f}%')}  "
+        "evaluations/frame "
         f"{run['network_evaluations_per_frame']:.2f}  "
         f"warm {100 * run['warm_started_share']:.0f}%"
     )
@@ -658,7 +664,7 @@ def markdown_table(results):
             f"| {r['mode']} | {r['mpjpe_mm']:.1f} | {r['root_error_mm']:.0f} / "
             f"{r['root_error_last_third_mm']:.0f} "
             f"| {r['acceleration_error_mm_per_frame2']:.2f} | {r['lag_frames']} | {switches} | "
-            f"{r['error_to_spread_ratio']:.2f} ({100 * r['within_two_spread']:.0f}%) | "
+            f"{_calibration(r)} | "
             f"{r['network_evaluations_per_frame']:.2f} | {100 * r['warm_started_share']:.0f}% |"
         )
     walking = results.get("walking") or []

@@ -255,19 +255,26 @@ def body_metrics(poses, gt, error, spread):
       their spread (0.99 for a calibrated isotropic Gaussian spread)."""
     along, across = ray_components(poses, gt)
     gt_along, gt_across = ray_components(gt, gt)
-    joints = error[:, 1:], spread[:, 1:]  # the root's spread and error are 0 by construction
-    spread_seen = joints[1].mean() > 1e-9
     return {
         "limb_length_ratio": float(
             np.median(bone_lengths(poses)[:, LIMB_BONES] / bone_lengths(gt)[:, LIMB_BONES])
         ),
         "bone_along_ray_ratio": float(along.sum() / gt_along.sum()),
         "bone_across_ray_ratio": float(across.sum() / gt_across.sum()),
-        # None for one hypothesis: no spread to calibrate.
-        "error_to_spread_ratio": float(joints[0].mean() / joints[1].mean())
-        if spread_seen
-        else None,
-        "within_two_spread": float((joints[0] <= 2 * joints[1]).mean()) if spread_seen else None,
+        **spread_metrics(error, spread),
+    }
+
+
+def spread_metrics(error, spread):
+    """The spread's calibration over joint errors and published spreads (N, 17):
+    error_to_spread_ratio and within_two_spread (see body_metrics), None for one hypothesis
+    (no spread to calibrate)."""
+    joints = error[:, 1:], spread[:, 1:]  # the root's spread and error are 0 by construction
+    if not joints[1].mean() > 1e-9:
+        return {"error_to_spread_ratio": None, "within_two_spread": None}
+    return {
+        "error_to_spread_ratio": float(joints[0].mean() / joints[1].mean()),
+        "within_two_spread": float((joints[0] <= 2 * joints[1]).mean()),
     }
 
 

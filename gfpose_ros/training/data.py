@@ -426,11 +426,13 @@ def perturb_joint_angles(poses, std_deg, generator):
         a = torch.randn(n, generator=generator, dtype=torch.float64) * std
         return a.clamp(-2 * std, 2 * std).to(poses.dtype)
 
+    def random_axes():
+        axis = torch.randn(n, 3, generator=generator, dtype=torch.float64).to(poses.dtype)
+        return axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+
     # The lumbar spine: the trunk, head and arms turned together about the pelvis (a bend or a
     # twist), the legs left.
-    axis = torch.randn(n, 3, generator=generator, dtype=torch.float64).to(poses.dtype)
-    axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-    poses = _turn_about(poses, UPPER_BODY, 0, _axis_angle(axis, angles()))
+    poses = _turn_about(poses, UPPER_BODY, 0, _axis_angle(random_axes(), angles()))
     for root, middle, end in LIMBS:
         upper = poses[:, middle] - poses[:, root]
         lower = poses[:, end] - poses[:, middle]
@@ -441,9 +443,7 @@ def perturb_joint_angles(poses, std_deg, generator):
         turn = torch.where(hinged, target - bend, torch.zeros_like(bend))
         axis = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-9)
         poses = _turn_about(poses, [end], middle, _axis_angle(axis, turn))
-        axis = torch.randn(n, 3, generator=generator, dtype=torch.float64).to(poses.dtype)
-        axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-        poses = _turn_about(poses, [middle, end], root, _axis_angle(axis, angles()))
+        poses = _turn_about(poses, [middle, end], root, _axis_angle(random_axes(), angles()))
     return poses
 
 
