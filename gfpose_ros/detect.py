@@ -126,16 +126,38 @@ def _import_mediapipe_pose():
     return pose
 
 
+# A change of scene, for a tracking detector: more than this share of a coarse grid of pixels
+# (about 32 x 24) changed by more than SCENE_CHANGE_LEVEL grey levels since the last image, or
+# another image size. Consecutive frames of a video with people walking change at most 4% of
+# the grid (OpenCV's vtest.avi), two different photos 64%.
+SCENE_CHANGE_SHARE = 0.3
+SCENE_CHANGE_LEVEL = 48
+
+
+def scene_thumbnail(image):
+    """A coarse grid (about 32 x 24) of an RGB image's green channel, for scene_changed."""
+    h, w = image.shape[:2]
+    return image[:: max(1, h // 24), :: max(1, w // 32), 1].astype(np.int16)
+
+
+def scene_changed(before, after):
+    """Whether two scene_thumbnail grids show different scenes (a cut, a switch of cameras)."""
+    if before.shape != after.shape:
+        return True
+    return np.mean(np.abs(after - before) > SCENE_CHANGE_LEVEL) > SCENE_CHANGE_SHARE
+
+
 class MediaPipePose:
     """One person per image (the most prominent) with MediaPipe Pose's 33 landmarks.
 
     ``track``: follow the person from frame to frame (MediaPipe's video mode): the landmark
     model runs on the region the last frame's landmarks give, and the person detector only when
     the person is lost, which about halves the time per frame of a camera stream (README,
-    *Camera mode*). But the region is kept as long as the landmark model finds a body in it:
-    after an abrupt change of scene it can report the old person's extent, legs included, on a
-    portrait for several frames. So the default detects every image afresh, as it must for
-    crops of different people (PosePerBox).
+    *Camera mode*). The region is kept as long as the landmark model finds a body in it, so on
+    a change of scene (scene_changed: a cut, another camera) the old region is dropped first and
+    the person detector runs on the new image: otherwise the old region could report the old
+    person's extent, or nobody, for a few frames. Without ``track`` every image is detected
+    afresh, as crops of different people need (PosePerBox).
     """
 
     layout = MEDIAPIPE33
@@ -157,9 +179,17 @@ class MediaPipePose:
                 self._pose.process(np.zeros((64, 64, 3), np.uint8))
         # The first person found makes the landmark calculator log once more: route until then.
         self._route_native_log = True
+        self._scene = None  # scene_thumbnail of the last image (track only)
 
     def __call__(self, image):
         image = check_image(image)
+        if self.track:
+            scene = scene_thumbnail(image)
+            if self._scene is not None and scene_changed(self._scene, scene):
+                # An empty image makes the landmark model lose the old region, so the person
+                # detector runs on this one (cheaper than restarting MediaPipe's graph).
+                self._pose.process(np.zeros_like(image))
+            self._scene = scene
         person = self.detect_in_box(image, (0, 0, image.shape[1], image.shape[0]))
         return [] if person is None else [person]
 
@@ -313,11 +343,12 @@ class OnnxKeypoints:
             raise DetectorError(f"onnxruntime is not installed ({exc})") from None
         if not path or not os.path.isfile(path):
             raise DetectorError(f"ONNX keypoint model not found: {path!r}")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        from .onnxruntime_session import session_options
+
         try:
-            self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                path, session_options(threads), providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:
             raise DetectorError(f"cannot load ONNX model {path}: {exc}") from None
         inp = self.session.get_inputs()[0]

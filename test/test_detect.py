@@ -134,6 +134,56 @@ def test_following_the_person_agrees_with_detecting_afresh_on_a_still_scene(medi
         follower.close()
 
 
+def test_scene_change_is_a_cut_or_another_size_never_people_walking():
+    import cv2
+
+    from gfpose_ros.detect import scene_changed, scene_thumbnail
+
+    first, second = load_photo('basketball1.png'), load_photo('basketball2.png')
+    assert first.shape == second.shape
+    assert not scene_changed(scene_thumbnail(first), scene_thumbnail(second))  # one scene
+    portrait = cv2.resize(load_photo('grace_hopper'), first.shape[1::-1])
+    assert scene_changed(scene_thumbnail(first), scene_thumbnail(portrait))  # a cut
+    assert scene_changed(scene_thumbnail(first), scene_thumbnail(first[:-8]))  # another size
+    path = os.path.join(OPENCV_DATA, 'vtest.avi')
+    if not os.path.exists(path):
+        return  # the photos above cover both answers; the video adds people walking
+    capture = cv2.VideoCapture(path)
+    previous, cuts = None, 0
+    for _ in range(200):
+        ok, bgr = capture.read()
+        assert ok
+        scene = scene_thumbnail(bgr)
+        cuts += previous is not None and scene_changed(previous, scene)
+        previous = scene
+    capture.release()
+    assert cuts == 0
+
+
+def test_following_the_person_starts_afresh_after_a_change_of_scene(mediapipe):
+    """On the first image of a new scene the tracking detector finds what a fresh detection
+    finds (it used to keep the old region and report nobody, or the old extent, for a frame
+    or more), then follows on."""
+    from gfpose_ros.detect import create_detector
+
+    follower = create_detector('mediapipe', track=True)
+    try:
+        for name in ('basketball1.png', 'grace_hopper', 'messi5.jpg', 'basketball1.png'):
+            image = load_photo(name)
+            (truth,) = mediapipe(image)
+            size = np.linalg.norm(np.subtract(truth.box[2:], truth.box[:2]))
+            for _ in range(2):
+                (person,) = follower(image)
+                seen = (person.confidence > 0.5) & (truth.confidence > 0.5)
+                assert seen.sum() >= 10, name
+                error = np.linalg.norm(person.keypoints[seen] - truth.keypoints[seen], axis=1)
+                assert np.median(error) < 0.03 * size, name
+                # Nothing reported seen that a fresh detection does not see.
+                assert not ((person.confidence > 0.5) & (truth.confidence <= 0.3)).any(), name
+    finally:
+        follower.close()
+
+
 def test_hog_finds_several_people_in_the_video(mediapipe):
     import cv2
 

@@ -444,10 +444,11 @@ def add_arguments(p):
     p.add_argument("--onnx-model", default="", help="COCO-17 keypoint model for --detector onnx")
     p.add_argument(
         "--track-person",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="--video or --bench with detector mediapipe: follow the person between frames "
-        "(MediaPipe's video mode, the camera node's track_person): about half the detection "
-        "time; after an abrupt change of scene it can keep the old region for several frames",
+        "(MediaPipe's video mode, the camera node's track_person, on by default): about 20 ms "
+        "less per frame; a change of scene makes it detect afresh",
     )
     p.add_argument(
         "--hold",
