@@ -5,13 +5,15 @@ graph's: ``export.WARM_INPUT_NAMES``); the result is (B, 17, 3) root-relative me
 ``create_backend`` picks one and says why.
 
 - torch: the reference; eager on CPU, CUDA graphs on a GPU.
-- onnxruntime: the exported graph; CUDA provider where onnxruntime-gpu is installed, else CPU.
+- onnxruntime: the exported graph; CUDA provider where onnxruntime-gpu is installed, else CPU,
+  where it runs the int8 graph by default (``onnxruntime_precision``).
 - tensorrt: a strongly typed engine built from the exported graph of the requested precision
   (TensorRT 10.x with the STRONGLY_TYPED flag, 11.x where every network is strongly typed),
   cached like Isaac ROS's TensorRT node.
 
 ``precision`` is TensorRT's: the fp16 graph holds the network in fp16 (export.HalfPrecisionNet).
-ONNX Runtime and torch run the fp32 graph whatever it says.
+``onnxruntime_precision`` is ONNX Runtime's on a CPU: int8 (export.quantize_int8) or fp32. Torch
+runs fp32.
 """
 
 import dataclasses
@@ -22,7 +24,11 @@ import os
 import numpy as np
 import torch
 
-from .settings import BACKENDS, PRECISIONS  # noqa: F401  (part of this module's API)
+from .settings import (  # noqa: F401  (BACKENDS, PRECISIONS: part of this module's API)
+    BACKENDS,
+    ONNXRUNTIME_PRECISIONS,
+    PRECISIONS,
+)
 
 from .export import (  # noqa: F401  (export_onnx, ModelFileError: part of this module's API)
     INPUT_NAMES,
@@ -66,6 +72,7 @@ class TorchBackend:
         """``net``: the network of ``model_path`` if already loaded; ``precision`` fp16 runs it
         as the fp16 graph does (export.HalfPrecisionNet; meant for a GPU)."""
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.precision = precision
         if net is None:
             net = load_network(model_path)
         self.graph = make_graph(net, steps, sampler, t_start, precision).to(self.device)
@@ -114,12 +121,14 @@ def onnx_path_for(
 class OnnxRuntimeBackend:
     name = "onnxruntime"
 
-    def __init__(self, onnx_path, threads=0):
+    def __init__(self, onnx_path, threads=0, precision="fp32"):
+        """``precision``: the graph's at ``onnx_path`` (export.GraphSpec.precision), for the
+        record (diagnostics, benchmarks)."""
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        from .onnxruntime_session import session_options
+
+        options = session_options(threads)
         available = ort.get_available_providers()
         providers = [
             p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available
@@ -131,6 +140,7 @@ class OnnxRuntimeBackend:
                 f"ONNX Runtime cannot load {onnx_path}: {str(exc).splitlines()[0][:200]}"
             ) from None
         self.providers = self.session.get_providers()
+        self.precision = precision
         self.input_names = tuple(i.name for i in self.session.get_inputs())
 
     def __call__(self, inputs):
@@ -233,6 +243,7 @@ class TensorRTBackend:
         import tensorrt as trt
 
         self.input_names = input_names
+        self.precision = precision
         self.plan = tensorrt_build_plan(trt.__version__, precision)  # too old: one clear line
         if not torch.cuda.is_available():
             raise BackendError("TensorRT needs a CUDA GPU and none is visible")
@@ -401,11 +412,13 @@ def create_backend(
     sampler="ddim",
     t_start=None,
     net=None,
+    onnxruntime_precision="int8",
 ):
     """Build the backend ``kind`` ('auto' picks TensorRT, then ONNX Runtime, then torch).
 
     With ``t_start`` it runs the tracking graph (export.WARM_INPUT_NAMES: warm starts).
-    ``precision`` is the TensorRT engine's (its graph's); ONNX Runtime and torch run fp32.
+    ``precision`` is the TensorRT engine's (its graph's), ``onnxruntime_precision`` ONNX
+    Runtime's on a CPU (graph_precision); torch runs fp32.
     The model file is loaded once (or ``net`` is used) and passed on to whatever needs it.
     Returns (backend, reason); the reason says why this backend was chosen. 'auto' never fails
     on a backend that breaks while being built or loaded: it falls back to the next one, logs
@@ -415,6 +428,11 @@ def create_backend(
         raise BackendError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
         raise BackendError(f"unknown precision {precision!r}; choose fp32 or fp16")
+    if onnxruntime_precision not in ONNXRUNTIME_PRECISIONS:
+        raise BackendError(
+            f"unknown onnxruntime_precision {onnxruntime_precision!r}; choose "
+            + " or ".join(ONNXRUNTIME_PRECISIONS)
+        )
     if net is None:  # a missing or corrupt model fails here, whatever the backend
         net = load_network(model_path)
     cache_dir = cache_dir or default_cache_dir()
@@ -429,6 +447,7 @@ def create_backend(
         sampler=sampler,
         t_start=t_start,
         net=net,
+        onnxruntime_precision=onnxruntime_precision,
     )
     if kind != "auto":
         return _build(kind, **settings), "requested"
@@ -473,15 +492,15 @@ def _build(
     sampler,
     t_start,
     net,
+    onnxruntime_precision,
 ):
     """The backend ``kind`` (not 'auto') for the graph (steps, sampler, t_start)."""
     if kind == "torch":
         return TorchBackend(model_path, steps, sampler, t_start=t_start, net=net)
     if kind == "onnxruntime":
-        onnx_path = onnx_path_for(
-            model_path, steps, cache_dir, sampler, t_start, graph_precision(kind, precision), net
-        )
-        return OnnxRuntimeBackend(onnx_path, threads)
+        graph = graph_precision(kind, precision, onnxruntime_precision)
+        onnx_path = onnx_path_for(model_path, steps, cache_dir, sampler, t_start, graph, net)
+        return OnnxRuntimeBackend(onnx_path, threads, graph)
     ok, why = tensorrt_available()
     if not ok:
         raise BackendError(f"tensorrt backend unavailable: {why}")
@@ -496,6 +515,14 @@ def _build(
     )
 
 
-def graph_precision(kind, precision):
-    """The precision of the ONNX graph backend ``kind`` loads for the node's ``precision``."""
-    return precision if kind == "tensorrt" else "fp32"
+def graph_precision(kind, precision, onnxruntime_precision="int8"):
+    """The precision of the ONNX graph backend ``kind`` loads for the node's ``precision`` (a
+    TensorRT engine's) and ``onnxruntime_precision`` (ONNX Runtime's on a CPU: its CUDA provider,
+    where installed, runs fp32, for which it has kernels throughout)."""
+    if kind == "tensorrt":
+        return precision
+    if kind != "onnxruntime" or onnxruntime_precision == "fp32":
+        return "fp32"
+    import onnxruntime as ort
+
+    return "fp32" if "CUDAExecutionProvider" in ort.get_available_providers() else "int8"

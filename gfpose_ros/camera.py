@@ -62,13 +62,10 @@ def root_fit_operator(xy, weights):
     wr2 = wx * x + wy * y
     # Per joint, the coefficients of X, Y, Z in r1 = sum w (x Z - X), r2 = sum w (y Z - Y) and
     # r3 = sum w (x X + y Y - (x^2 + y^2) Z), the right-hand side of the normal equations:
-    # (..., J, 3 coordinates, 3 equations), filled in place (this runs on every frame).
-    C = np.zeros(w.shape + (3, 3))
-    C[..., 0, 0] = C[..., 1, 1] = -w
-    C[..., 0, 2] = C[..., 2, 0] = wx
-    C[..., 1, 2] = C[..., 2, 1] = wy
-    C[..., 2, 2] = -wr2
-    C = C.reshape(C.shape[:-3] + (-1, 3))
+    # (..., J, 3 coordinates, 3 equations), stacked in one call (this runs on every frame).
+    zero = np.zeros_like(w)
+    C = np.stack([-w, zero, wx, zero, -w, wy, wx, wy, -wr2], -1)
+    C = C.reshape(C.shape[:-2] + (-1, 3))
     a, b, c = w.sum(-1), wx.sum(-1), wy.sum(-1)
     d = wr2.sum(-1)
     enough = (w > 0).sum(-1) >= 2
@@ -76,13 +73,10 @@ def root_fit_operator(xy, weights):
     det = np.where(enough, a * d - b * b - c * c, 1.0)
     # [[a, 0, -b], [0, a, -c], [-b, -c, d]] T = r, inverted in closed form.
     bd, cd = b / det, c / det
-    A = np.empty(a.shape + (3, 3))
-    A[..., 0, 0] = 1 / a + b * bd / a
-    A[..., 0, 1] = A[..., 1, 0] = c * bd / a
-    A[..., 1, 1] = 1 / a + c * cd / a
-    A[..., 0, 2] = A[..., 2, 0] = bd
-    A[..., 1, 2] = A[..., 2, 1] = cd
-    A[..., 2, 2] = a / det
+    cross = c * bd / a
+    A = np.stack(
+        [1 / a + b * bd / a, cross, bd, cross, 1 / a + c * cd / a, cd, bd, cd, a / det], -1
+    ).reshape(a.shape + (3, 3))
     if not enough.all():  # the usual frame: every person seen, nothing to mark
         A[~np.broadcast_to(enough, A.shape[:-2])] = np.nan
     return C, A

@@ -121,6 +121,7 @@ def cmd_eval(args):
         population_size=not args.network_size,
         fit_2d=not args.no_fit_2d,
         calibrated_spread=not args.raw_spread,
+        onnxruntime_precision=args.onnxruntime_precision,
     )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_results(results, args.out)
@@ -214,7 +215,7 @@ def cmd_build_engine(args):
         args.warm_steps,
         args.warm_t_start,
         not args.no_warm_starts,
-        graph_precision(kind, args.precision),
+        graph_precision(kind, args.precision, args.onnxruntime_precision),
     )
     net = load_network(args.model)
     for spec in specs:
@@ -277,8 +278,9 @@ def cmd_eval_tracking(args):
 
 def build_parser():
     from .backends import BACKENDS, PRECISIONS, default_cache_dir
+    from .export import GRAPH_PRECISIONS
     from .sampling import SAMPLERS
-    from .settings import BackendSpec, LiftSettings
+    from .settings import ONNXRUNTIME_PRECISIONS, BackendSpec, LiftSettings
     from .tracking import DEFAULT_SMOOTHING
 
     # The core's defaults: a command's run matches the node's unless told otherwise.
@@ -360,6 +362,12 @@ def build_parser():
         "--backend",
         default="torch",
         choices=[b for b in BACKENDS if b != "tensorrt"] + ["tensorrt"],
+    )
+    p.add_argument(
+        "--onnxruntime-precision",
+        default=spec_defaults.onnxruntime_precision,
+        choices=ONNXRUNTIME_PRECISIONS,
+        help="ONNX Runtime's graph on a CPU (with --backend onnxruntime or auto)",
     )
     p.add_argument("--steps", type=_positive_ints, default=[1, 2, 4, 8])
     p.add_argument("--hypotheses", type=_positive_ints, default=[1, 10])
@@ -445,8 +453,9 @@ def build_parser():
     p.add_argument(
         "--precision",
         default="fp32",
-        choices=PRECISIONS,
-        help="fp16: the network runs in fp16 inside the graph, inputs and output stay fp32",
+        choices=GRAPH_PRECISIONS,
+        help="fp16: the network runs in fp16 inside the graph, inputs and output stay fp32 "
+        "(TensorRT); int8: its layers quantised for ONNX Runtime on a CPU",
     )
     p.add_argument(
         "--t-start",
@@ -499,6 +508,12 @@ def build_parser():
         default=spec_defaults.precision,
         choices=PRECISIONS,
         help="TensorRT precision",
+    )
+    p.add_argument(
+        "--onnxruntime-precision",
+        default=spec_defaults.onnxruntime_precision,
+        choices=ONNXRUNTIME_PRECISIONS,
+        help="ONNX Runtime's graph on a CPU",
     )
     p.add_argument("--max-batch", type=int, default=512)
     p.add_argument("--cache-dir", default=default_cache_dir())

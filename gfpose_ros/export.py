@@ -28,6 +28,7 @@ import contextlib
 import copy
 import dataclasses
 import hashlib
+import logging
 import os
 import warnings
 
@@ -37,7 +38,7 @@ from torch import nn
 from . import fit_2d
 from .model import POSE_SCALE, ScoreNet, alpha_sigma, make_condition, timestep_embedding
 from .sampling import SAMPLERS, sample_ddim_tracked
-from .settings import PRECISIONS, BackendSpec
+from .settings import ONNXRUNTIME_PRECISIONS, PRECISIONS, BackendSpec
 from .skeleton import NUM_JOINTS
 
 INPUT_NAMES = ("xy", "mask_2d", "weight_2d", "pose_3d", "mask_3d", "noise")
@@ -52,7 +53,7 @@ EXPORT_VERSION = 4
 # without the fit's operations). Part of the cache key; set it with ``fit_method``.
 FIT_METHOD = "rays"
 FIT_METHODS = fit_2d.METHODS + ("none",)
-GRAPH_PRECISIONS = PRECISIONS
+GRAPH_PRECISIONS = tuple(dict.fromkeys(PRECISIONS + ONNXRUNTIME_PRECISIONS))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +76,9 @@ class GraphSpec:
         if self.t_start is not None and self.sampler != "ddim":
             raise ValueError(f"warm starts need the ddim sampler, not {self.sampler!r}")
         if self.precision not in GRAPH_PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; choose fp32 or fp16")
+            raise ValueError(
+                f"unknown precision {self.precision!r}; choose {', '.join(GRAPH_PRECISIONS)}"
+            )
 
     @property
     def input_names(self):
@@ -197,10 +200,11 @@ class HalfPrecisionNet(nn.Module):
 
 
 def network_for(net, precision="fp32"):
-    """``net`` as the graph of ``precision`` runs it (fp16: HalfPrecisionNet)."""
+    """``net`` as the graph of ``precision`` runs it (fp16: HalfPrecisionNet; int8 is the fp32
+    graph quantised after export, see export_onnx)."""
     if precision not in GRAPH_PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose fp32 or fp16")
-    return net if precision == "fp32" else HalfPrecisionNet(net)
+        raise ValueError(f"unknown precision {precision!r}; choose {', '.join(GRAPH_PRECISIONS)}")
+    return HalfPrecisionNet(net) if precision == "fp16" else net
 
 
 class SamplerGraph(nn.Module):
@@ -330,8 +334,9 @@ def export_onnx(
     """Export the ``steps``-step sampler of ``model_path`` as one graph and check it.
 
     With ``t_start`` it is the tracking graph (WarmSamplerGraph); with ``precision`` fp16 the
-    network runs in fp16 inside it (HalfPrecisionNet), inputs and output stay fp32. ``net``: the
-    already loaded network of ``model_path`` (else it is loaded here)."""
+    network runs in fp16 inside it (HalfPrecisionNet), inputs and output stay fp32; int8 is the
+    fp32 graph with its network's layers quantised (quantize_int8). ``net``: the already loaded
+    network of ``model_path`` (else it is loaded here)."""
     import onnx
 
     if net is None:
@@ -357,11 +362,34 @@ def export_onnx(
                 dynamo=False,
             )
         onnx.checker.check_model(onnx.load(tmp), full_check=True)
+        if precision == "int8":
+            quantize_int8(tmp)
         os.replace(tmp, out_path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return out_path
+
+
+def quantize_int8(path):
+    """Quantise the graph at ``path`` in place for ONNX Runtime on a CPU: the network's layers
+    (every Gemm; the 2D fit has none) get int8 weights, and their inputs are quantised on each
+    call (dynamic quantisation: no calibration set)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantized = f"{path}.int8"
+    # Its one warning (run onnxruntime's pre-processing first) is advice for image models whose
+    # shapes it could fold; this graph's shapes are dynamic by design.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(path, quantized, weight_type=QuantType.QInt8)
+        os.replace(quantized, path)
+    finally:
+        root.setLevel(level)
+        if os.path.exists(quantized):
+            os.remove(quantized)
 
 
 def graph_path(model_path, spec, cache_dir, net=None, force=False):

@@ -154,6 +154,7 @@ class Lifter:
             threads=spec.num_threads,
             sampler=spec.sampler,
             t_start=t_start,
+            onnxruntime_precision=spec.onnxruntime_precision,
         )
 
     def lift(
@@ -246,11 +247,15 @@ class Lifter:
             "xy": _per_hypothesis(np.where(observed[..., None], xy, 0.0), h),
             "mask_2d": _per_hypothesis(observed, h),
             "weight_2d": _per_hypothesis(fit_weights, h),
-            "pose_3d": _per_hypothesis(
-                np.zeros((n, NUM_JOINTS, 3)) if pose_3d is None else pose_3d, h
+            "pose_3d": (
+                np.zeros((n * h, NUM_JOINTS, 3), np.float32)
+                if pose_3d is None
+                else _per_hypothesis(pose_3d, h)
             ),
-            "mask_3d": _per_hypothesis(
-                np.zeros((n, NUM_JOINTS)) if mask_3d is None else mask_3d, h
+            "mask_3d": (
+                np.zeros((n * h, NUM_JOINTS), np.float32)
+                if mask_3d is None
+                else _per_hypothesis(mask_3d, h)
             ),
             "noise": noise.reshape(n * h, -1),
         }

@@ -24,7 +24,10 @@ DEFAULT_MODEL = os.path.join(
     os.path.dirname(os.path.realpath(__file__)), "..", "models", "gfpose_mlp512.pt"
 )
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
-PRECISIONS = ("fp16", "fp32")
+PRECISIONS = ("fp16", "fp32")  # of a TensorRT engine
+# ONNX Runtime's graph on a CPU: int8 = the network's weights quantised to int8 and its
+# activations quantised on every call (onnxruntime.quantization.quantize_dynamic).
+ONNXRUNTIME_PRECISIONS = ("int8", "fp32")
 SAMPLERS = ("ddim", "euler_maruyama")
 AGGREGATIONS = ("reprojection", "mean")
 # The training bodies' expected stature in metres (the middle of config/train.yaml's
@@ -52,6 +55,7 @@ RANGES = {
 CHOICES = {
     "backend": BACKENDS,
     "precision": PRECISIONS,
+    "onnxruntime_precision": ONNXRUNTIME_PRECISIONS,
     "sampler": SAMPLERS,
     "aggregation": AGGREGATIONS,
 }
@@ -110,9 +114,12 @@ class BackendSpec(_Settings):
     model_path: str = ""  # empty = the shipped model
     backend: str = "auto"
     precision: str = "fp16"  # of the TensorRT engine
+    # Of ONNX Runtime's graph on a CPU (on its CUDA provider it runs fp32): int8 makes the graph
+    # about a third faster with 2-LOSO unchanged (models/MODEL_CARD.md).
+    onnxruntime_precision: str = "int8"
     steps: int = 4  # sampler steps of a cold start (network evaluations per hypothesis)
     engine_cache_dir: str = ""  # exported graphs and engines; empty = $ROS_HOME/gfpose_ros
-    num_threads: int = 1  # ONNX Runtime CPU threads; 0 = one per core
+    num_threads: int = 2  # ONNX Runtime CPU threads; 0 = one per core
     max_batch: int = MAX_BATCH  # people x hypotheses of one graph call
     sampler: str = "ddim"
     # Warm starts (a tracked person's previous pose noised to warm_t_start, then warm_steps DDIM

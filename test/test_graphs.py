@@ -25,8 +25,9 @@ def test_graphs_for_lists_the_cold_and_the_tracking_graph():
     assert graphs_for(50, "euler_maruyama", warm_starts=False) == [GraphSpec(50, "euler_maruyama")]
     with pytest.raises(ValueError, match="warm starts need the ddim sampler"):
         graphs_for(50, "euler_maruyama")  # the lifter refuses warm starts without ddim too
+    assert GraphSpec(4, precision="int8").describe().endswith("int8")
     with pytest.raises(ValueError, match="unknown precision"):
-        GraphSpec(4, precision="int8")
+        GraphSpec(4, precision="int4")
 
 
 def test_cache_key_changes_with_every_version_it_holds(monkeypatch):
@@ -35,6 +36,7 @@ def test_cache_key_changes_with_every_version_it_holds(monkeypatch):
     assert base.endswith("_ddim_k4.onnx") and base == graph_file_name(HASH, GraphSpec(4))
     assert graph_file_name(HASH, GraphSpec(2, t_start=0.4)).endswith("_ddim_k2_warm0.4.onnx")
     names = {base, graph_file_name(HASH, GraphSpec(4, precision="fp16"))}
+    names.add(graph_file_name(HASH, GraphSpec(4, precision="int8")))
     names.add(graph_file_name("f" * 64, spec))  # another model file
     for module, attribute, value in (
         (gfpose_ros, "__version__", "99.0.0"),
@@ -44,7 +46,7 @@ def test_cache_key_changes_with_every_version_it_holds(monkeypatch):
         with monkeypatch.context() as patch:
             patch.setattr(module, attribute, value)
             names.add(graph_file_name(HASH, spec))
-    assert len(names) == 6, names
+    assert len(names) == 7, names
 
 
 def test_cached_graph_is_reused_and_a_version_bump_exports_again(tmp_path, monkeypatch):

@@ -298,6 +298,7 @@ def evaluate(
     population_size=True,
     fit_2d=True,
     calibrated_spread=True,
+    onnxruntime_precision=BackendSpec.onnxruntime_precision,
 ):
     sample = _load_frames(path, max_frames)
     n = len(sample["poses_3d"])
@@ -310,6 +311,7 @@ def evaluate(
         "population_size": population_size,
         "fit_2d": fit_2d,
         "calibrated_spread": calibrated_spread,
+        "onnxruntime_precision": onnxruntime_precision,
         "runs": [],
     }
     for steps in steps_list:
@@ -319,6 +321,7 @@ def evaluate(
                 backend,
                 steps,
                 sampler,
+                onnxruntime_precision,
                 LiftSettings(
                     num_hypotheses=h,
                     aggregation=aggregation,
@@ -347,13 +350,14 @@ def _load_frames(path, max_frames=0):
     return sample
 
 
-def _eval_lifter(model_path, backend, steps, sampler, settings):
+def _eval_lifter(model_path, backend, steps, sampler, onnxruntime_precision, settings):
     return Lifter(
         BackendSpec(
             model_path=model_path or "",
             backend=backend,
             steps=steps,
             sampler=sampler,
+            onnxruntime_precision=onnxruntime_precision,
             num_threads=0,
             max_batch=max(settings.num_hypotheses * settings.max_people, 4096),
         ),
@@ -391,6 +395,7 @@ def fit_spread_calibration(path, model_path=None, backend="auto", steps=4, hypot
         backend,
         steps,
         "ddim",
+        BackendSpec.onnxruntime_precision,
         LiftSettings(
             num_hypotheses=hypotheses, confidence_threshold=1e-6, calibrated_spread=False
         ),

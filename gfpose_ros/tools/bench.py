@@ -4,9 +4,10 @@ Every speed figure in the README comes from this command. A frame is one ``Lifte
 (normalise, one backend call for people x hypotheses, aggregate), as the node runs it. The
 default grid sweeps one factor at a time around the shipped operating point; ``--full-grid``
 runs the whole product. Rows of path ``no-fit`` time the cold path on the graph without the 2D
-fit between the denoising steps (its cost, in the same run). GFPose's published sampler (1000
-Euler-Maruyama steps) is timed in the same run on the same model and backend, so the speed-up is
-a measured ratio.
+fit between the denoising steps (its cost, in the same run); for ONNX Runtime, rows of path
+``fp32`` time it on the fp32 graph (what the default int8 graph gains). GFPose's published
+sampler (1000 Euler-Maruyama steps) is timed in the same run on the same model and backend, so
+the speed-up is a measured ratio.
 """
 
 import itertools
@@ -86,6 +87,7 @@ class TimedBackend:
     def __init__(self, backend):
         self.backend = backend
         self.name = backend.name
+        self.precision = getattr(backend, "precision", "fp32")
         self.seconds = 0.0
 
     def __call__(self, inputs):
@@ -130,7 +132,7 @@ def time_frames(pipeline, people, frames, warmup, rng):
 
 
 HEADER = (
-    f"{'backend':<12} {'path':<8} {'people':>6} {'hyps':>5} {'steps':>5} {'p50 ms':>8} "
+    f"{'backend':<17} {'path':<8} {'people':>6} {'hyps':>5} {'steps':>5} {'p50 ms':>8} "
     f"{'p90 ms':>8} {'p99 ms':>8} {'graph p50':>9} {'around':>7} {'GFLOP/s':>8}"
 )
 
@@ -138,8 +140,9 @@ HEADER = (
 def format_row(row):
     """One line of the table: the whole per-frame lift, the graph call alone within it, and what
     surrounds the graph (p50 of the per-frame difference)."""
+    backend = f"{row['backend']} {row.get('precision', '')}"
     return (
-        f"{row['backend']:<12} {row['path']:<8} {row['people']:>6} {row['hypotheses']:>5} "
+        f"{backend:<17} {row['path']:<8} {row['people']:>6} {row['hypotheses']:>5} "
         f"{row['steps']:>5} {row['p50_ms']:8.2f} {row['p90_ms']:8.2f} {row['p99_ms']:8.2f} "
         f"{row['graph_p50_ms']:9.2f} {row['around_graph_p50_ms']:7.2f} "
         f"{row.get('gflop_per_s', float('nan')):8.1f}"
@@ -159,10 +162,12 @@ def grid_steps(args):
     return sorted({s for _, _, s in grid(args)})
 
 
-def time_without_fit(args, backend, rng):
-    """The cold path at the default steps and hypotheses, 1 and the most people, on the graph
-    without the 2D fit's operations (export.fit_method 'none'): what the fit costs, in the same
-    run as the rows of the shipped graph."""
+def time_variant(args, backend, rng, path, fit="rays", **spec_changes):
+    """The cold path at the default steps and hypotheses, 1 and the most people, on another
+    graph than the shipped one, in the same run as its rows: with ``fit`` 'none' the graph
+    without the 2D fit's operations (export.fit_method: what the fit costs), with
+    ``spec_changes`` another BackendSpec (onnxruntime_precision fp32: what int8 gains). The rows'
+    ``path`` is ``path``."""
     spec = BackendSpec(
         model_path=args.model,
         backend=backend,
@@ -170,8 +175,9 @@ def time_without_fit(args, backend, rng):
         max_batch=10_000,
         engine_cache_dir=args.cache_dir or "",
         num_threads=args.threads,
+        **spec_changes,
     )
-    with fit_method("none"):
+    with fit_method(fit):
         pipeline = FramePipeline(Lifter(spec, LiftSettings(max_people=1)))
     rows = []
     for people in sorted({1, max(args.people)}):
@@ -182,13 +188,14 @@ def time_without_fit(args, backend, rng):
         rows.append(
             {
                 "backend": pipeline.lifter.backend.name,
-                "path": "no-fit",
+                "path": path,
                 "people": people,
                 "hypotheses": args.default_hypotheses,
                 "steps": args.default_steps,
                 "network_evaluations": args.default_steps,
                 "sampler": "ddim",
-                "fit_2d": "none",
+                "fit_2d": fit,
+                "precision": getattr(pipeline.lifter.backend, "precision", "fp32"),
                 **stats,
             }
         )
@@ -249,6 +256,7 @@ def run(args, log=print):
                     )
                     row = {
                         "backend": pipeline.lifter.backend.name,
+                        "precision": getattr(pipeline.lifter.backend, "precision", "fp32"),
                         "path": path,
                         "people": people,
                         "hypotheses": hyps,
@@ -261,9 +269,13 @@ def run(args, log=print):
                     results["runs"].append(row)
                     log(format_row(row))
         if args.default_steps in grid_steps(args):
-            for row in time_without_fit(args, backend, rng):
-                results["runs"].append(row)
-                log(format_row(row))
+            variants = [("no-fit", {"fit": "none"})]
+            if backend == "onnxruntime":
+                variants.append(("fp32", {"onnxruntime_precision": "fp32"}))
+            for path, changes in variants:
+                for row in time_variant(args, backend, rng, path, **changes):
+                    results["runs"].append(row)
+                    log(format_row(row))
     if args.reference_frames:
         # GFPose's configuration on the same model, on the torch backend (the reference backend:
         # a 1000-step graph takes minutes to export), at the default operating point.
@@ -303,7 +315,7 @@ def run(args, log=print):
             row["speedup_of_shipped_sampler"] = stats["p50_ms"] / fast["p50_ms"]
         results["reference"].append(row)
         log(
-            f"{'torch EM-1000':<12} {1:>6} {args.default_hypotheses:>5} {1000:>5} "
+            f"{'torch EM-1000':<17} {'cold':<8} {1:>6} {args.default_hypotheses:>5} {1000:>5} "
             f"{stats['p50_ms']:8.2f} "
             f"{stats['p90_ms']:8.2f} {stats['p99_ms']:8.2f}   ({args.reference_frames} frames)"
         )
