@@ -41,9 +41,11 @@ NAMESPACE = '/gfpose_camera_bench'
 
 class CameraClient(Node):
     """A stand-in camera driver: publishes Image + CameraInfo and collects the pipeline's
-    outputs (keypoints_2d, poses_3d, markers, debug_image) by stamp seconds."""
+    outputs (keypoints_2d, poses_3d, markers, debug_image) by stamp seconds; with
+    ``poses_only`` it subscribes to poses_3d alone, as a planner does (the nodes build the
+    markers and the debug image only while someone subscribes)."""
 
-    def __init__(self, namespace='', context=None):
+    def __init__(self, namespace='', context=None, poses_only=False):
         super().__init__('gfpose_camera_client', namespace=namespace, context=context)
         self.image_pub = self.create_publisher(Image, 'image', 10)
         self.info_pub = self.create_publisher(CameraInfo, 'camera_info', 10)
@@ -54,8 +56,10 @@ class CameraClient(Node):
             ('poses', Pose3DArray, 'poses_3d', 10),
             ('debug', Image, 'debug_image', qos_profile_sensor_data),
         ):
-            self.create_subscription(msg_type, topic, self._collector(kind), qos)
-        self.create_subscription(MarkerArray, 'markers', self._on_markers, 10)
+            if kind == 'poses' or not poses_only:
+                self.create_subscription(msg_type, topic, self._collector(kind), qos)
+        if not poses_only:
+            self.create_subscription(MarkerArray, 'markers', self._on_markers, 10)
         self.executor_ = SingleThreadedExecutor(context=context)
         self.executor_.add_node(self)
         self.stamp = 100
@@ -165,6 +169,12 @@ def main(argv=None):
         action='store_true',
         help="Fast DDS defaults instead of camera.launch.py's default profile",
     )
+    p.add_argument(
+        '--all-outputs',
+        action='store_true',
+        help='also subscribe to keypoints_2d, markers and debug_image, as RViz does (default: '
+        'poses_3d only, as a planner does)',
+    )
     p.add_argument('--out', default=os.path.join('outputs', 'bench', 'camera_ros_latency.json'))
     args = p.parse_args(argv)
     if args.hold < 1:
@@ -188,7 +198,7 @@ def main(argv=None):
     print(dds_line)
     proc = start_pipeline(NAMESPACE, args.param, log)
     rclpy.init(args=[])  # not sys.argv: its NAME:=VALUE overrides are for the node
-    client = CameraClient(NAMESPACE)
+    client = CameraClient(NAMESPACE, poses_only=not args.all_outputs)
     try:
         if (
             not client.spin_until(lambda: client.connected() or proc.poll() is not None, 90.0)
@@ -217,6 +227,7 @@ def main(argv=None):
         'parameters': args.param,
         'images': [os.path.basename(path) for path in bundled_photos()],
         'frames_per_image': args.hold,
+        'subscribed': 'all outputs' if args.all_outputs else 'poses_3d',
         'dds': dds_line,
         'p50_ms': round(float(np.percentile(latencies, 50)), 1),
         'p90_ms': round(float(np.percentile(latencies, 90)), 1),
