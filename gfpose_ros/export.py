@@ -378,16 +378,19 @@ def quantize_int8(path):
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantized = f"{path}.int8"
-    # Its one warning (run onnxruntime's pre-processing first) is advice for image models whose
-    # shapes it could fold; this graph's shapes are dynamic by design.
+    # Its one warning, on the root logger (run onnxruntime's pre-processing first), is advice
+    # for image models whose shapes it could fold; this graph's shapes are dynamic by design.
     root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
+
+    def advice(record):
+        return not record.getMessage().startswith("Please consider to run pre-processing")
+
+    root.addFilter(advice)
     try:
         quantize_dynamic(path, quantized, weight_type=QuantType.QInt8)
         os.replace(quantized, path)
     finally:
-        root.setLevel(level)
+        root.removeFilter(advice)
         if os.path.exists(quantized):
             os.remove(quantized)
 
