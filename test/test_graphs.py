@@ -30,6 +30,20 @@ def test_graphs_for_lists_the_cold_and_the_tracking_graph():
         GraphSpec(4, precision="int4")
 
 
+def test_each_backend_loads_the_graph_of_its_precision(monkeypatch):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    assert backends.graph_precision("onnxruntime", "fp16") == "int8"  # the default on a CPU
+    assert backends.graph_precision("onnxruntime", "fp16", "fp32") == "fp32"
+    assert backends.graph_precision("tensorrt", "fp16", "int8") == "fp16"  # TensorRT's own
+    assert backends.graph_precision("torch", "fp16") == "fp32"
+    # ONNX Runtime's CUDA provider runs the fp32 graph, whatever the CPU's default.
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider"])
+    assert backends.graph_precision("onnxruntime", "fp16", "int8") == "fp32"
+    with pytest.raises(backends.BackendError, match="onnxruntime_precision"):
+        backends.create_backend("onnxruntime", MODEL, 2, onnxruntime_precision="int4")
+
+
 def test_cache_key_changes_with_every_version_it_holds(monkeypatch):
     spec = GraphSpec(4)
     base = graph_file_name(HASH, spec)
