@@ -49,11 +49,14 @@ if [ "${CALIBRATE:-0}" = 1 ]; then
     gfpose calibrate-spread --data "$OUT/heldout_without_hdm05.npz" --model "$LOSO_DIR/${recipe:+${recipe}_}without_hdm05.pt" --unseen-from "$UNSEEN_EVERYDAY"
     gfpose calibrate-spread --data "$OUT/heldout_without_everyday.npz" --model "$LOSO_DIR/${recipe:+${recipe}_}without_everyday.pt" --unseen-from "$UNSEEN_HDM05"
   done
+  gfpose calibrate-spread --data "$OUT/heldout_without_hdm05.npz" --model "$LOSO_DIR/tilt_joint_angles_without_hdm05_10k.pt" --unseen-from "$UNSEEN_EVERYDAY"
 fi
 
 # The headline (the node's default: each person at the population's expected stature).
 run 2a_heldout --data "$OUT/heldout.npz" --model "$MODEL" --steps 4 --hypotheses 20
 run 2b_hdm05_left_out --data "$OUT/hdm05_all.npz" --model "$LOSO_MODEL" --steps 4 --hypotheses 20
+# 2b of the 2-LOSO winner at 2b's own budget (config/loso/tilt_joint_angles_without_hdm05_10k.yaml).
+run 2b_tilt_joint_angles_10k --data "$OUT/hdm05_all.npz" --model "$LOSO_DIR/tilt_joint_angles_without_hdm05_10k.pt" --steps 4 --hypotheses 1,20
 run adult_heldout --data "$OUT/heldout_adult.npz" --model "$MODEL" --steps 4 --hypotheses 20
 # The card's detail tables of the second release, measured at the network's own size and without
 # the 2D fit inside the sampler (before either became the default): --network-size --no-fit-2d
