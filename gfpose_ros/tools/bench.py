@@ -87,7 +87,7 @@ class TimedBackend:
     def __init__(self, backend):
         self.backend = backend
         self.name = backend.name
-        self.precision = getattr(backend, "precision", "fp32")
+        self.precision = backend.precision
         self.seconds = 0.0
 
     def __call__(self, inputs):
@@ -140,7 +140,7 @@ HEADER = (
 def format_row(row):
     """One line of the table: the whole per-frame lift, the graph call alone within it, and what
     surrounds the graph (p50 of the per-frame difference)."""
-    backend = f"{row['backend']} {row.get('precision', '')}"
+    backend = f"{row['backend']} {row['precision']}"
     return (
         f"{backend:<17} {row['path']:<8} {row['people']:>6} {row['hypotheses']:>5} "
         f"{row['steps']:>5} {row['p50_ms']:8.2f} {row['p90_ms']:8.2f} {row['p99_ms']:8.2f} "
@@ -195,7 +195,7 @@ def time_variant(args, backend, rng, path, fit="rays", **spec_changes):
                 "network_evaluations": args.default_steps,
                 "sampler": "ddim",
                 "fit_2d": fit,
-                "precision": getattr(pipeline.lifter.backend, "precision", "fp32"),
+                "precision": pipeline.lifter.backend.precision,
                 **stats,
             }
         )
@@ -256,7 +256,7 @@ def run(args, log=print):
                     )
                     row = {
                         "backend": pipeline.lifter.backend.name,
-                        "precision": getattr(pipeline.lifter.backend, "precision", "fp32"),
+                        "precision": pipeline.lifter.backend.precision,
                         "path": path,
                         "people": people,
                         "hypotheses": hyps,
