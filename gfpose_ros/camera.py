@@ -49,6 +49,21 @@ def project(points, K):
     return normalized_to_pixels(points[..., :2] / points[..., 2:3], K)
 
 
+# Per joint, its weighted [1, x, y, x^2 + y^2] -> the coefficients of its X, Y, Z (rows) in the
+# right-hand side of the normal equations (columns): r1 = sum w (x Z - X), r2 = sum w (y Z - Y),
+# r3 = sum w (x X + y Y - (x^2 + y^2) Z). One matrix product builds C (this runs on every frame).
+_RHS_BASIS = np.array(
+    [
+        [-1, 0, 0, 0, -1, 0, 0, 0, 0],
+        [0, 0, 1, 0, 0, 0, 1, 0, 0],
+        [0, 0, 0, 0, 0, 1, 0, 1, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0, -1],
+    ],
+    dtype=np.float64,
+)
+_ONES2 = np.ones(2)  # x @ _ONES2 sums a last axis of 2: numpy's matmul beats sum(-1) there
+
+
 def root_fit_operator(xy, weights):
     """The least-squares root translation as a linear map, for one set of 2D observations:
     (C (..., 51, 3), A (..., 3, 3)) such that T = A (pose C), pose a root-relative pose (J = 17)
@@ -56,27 +71,33 @@ def root_fit_operator(xy, weights):
     matrix products (fit_root_translation spells out what it solves). xy (..., J, 2)
     normalised, weights (..., J) >= 0; A is NaN where fewer than two joints are weighted."""
     w = np.asarray(weights, dtype=np.float64)
-    xy = np.where(w[..., None] > 0, np.asarray(xy, dtype=np.float64), 0.0)
-    x, y = xy[..., 0], xy[..., 1]
-    wx, wy = w * x, w * y
-    wr2 = wx * x + wy * y
-    # Per joint, the coefficients of X, Y, Z in r1 = sum w (x Z - X), r2 = sum w (y Z - Y) and
-    # r3 = sum w (x X + y Y - (x^2 + y^2) Z), the right-hand side of the normal equations:
-    # (..., J, 3 coordinates, 3 equations), stacked in one call (this runs on every frame).
-    zero = np.zeros_like(w)
-    C = np.stack([-w, zero, wx, zero, -w, wy, wx, wy, -wr2], -1)
-    C = C.reshape(C.shape[:-2] + (-1, 3))
-    a, b, c = w.sum(-1), wx.sum(-1), wy.sum(-1)
-    d = wr2.sum(-1)
-    enough = (w > 0).sum(-1) >= 2
-    a = np.where(enough, a, 1.0)
-    det = np.where(enough, a * d - b * b - c * c, 1.0)
+    seen = w > 0
+    xy = np.where(seen[..., None], np.asarray(xy, dtype=np.float64), 0.0)
+    terms = np.empty(w.shape + (4,))
+    terms[..., 0] = 1.0
+    terms[..., 1:3] = xy
+    terms[..., 3] = (xy * xy) @ _ONES2
+    terms *= w[..., None]
+    C = (terms @ _RHS_BASIS).reshape(w.shape[:-1] + (-1, 3))
+    sums = terms.sum(-2)
+    a, b, c, d = sums[..., 0], sums[..., 1], sums[..., 2], sums[..., 3]
+    enough = seen.sum(-1) >= 2
+    if not enough.all():
+        a = np.where(enough, a, 1.0)
+    det = a * d - b * b - c * c
+    if not enough.all():
+        det = np.where(enough, det, 1.0)
     # [[a, 0, -b], [0, a, -c], [-b, -c, d]] T = r, inverted in closed form.
     bd, cd = b / det, c / det
     cross = c * bd / a
-    A = np.stack(
-        [1 / a + b * bd / a, cross, bd, cross, 1 / a + c * cd / a, cd, bd, cd, a / det], -1
-    ).reshape(a.shape + (3, 3))
+    A = np.empty(a.shape + (9,))
+    A[..., 0] = 1 / a + b * bd / a
+    A[..., 1] = A[..., 3] = cross
+    A[..., 2] = A[..., 6] = bd
+    A[..., 4] = 1 / a + c * cd / a
+    A[..., 5] = A[..., 7] = cd
+    A[..., 8] = a / det
+    A = A.reshape(a.shape + (3, 3))
     if not enough.all():  # the usual frame: every person seen, nothing to mark
         A[~np.broadcast_to(enough, A.shape[:-2])] = np.nan
     return C, A
@@ -111,5 +132,7 @@ def toward_rays(points, xy, weight):
     xy (..., J, 2) normalised image coordinates, weight (..., J) in 0..1: 1 puts the point on
     its ray at its own depth (so it reprojects exactly onto the 2D), 0 leaves it.
     """
-    on_ray = np.concatenate([xy * points[..., 2:3], points[..., 2:3]], axis=-1)
-    return points + np.asarray(weight)[..., None] * (on_ray - points)
+    moved = np.array(points, dtype=np.result_type(points, np.float32))
+    lateral = moved[..., :2]  # a view: the depth stays
+    lateral += np.asarray(weight)[..., None] * (xy * moved[..., 2:3] - lateral)
+    return moved

@@ -21,7 +21,6 @@ import numpy as np
 
 from .backends import create_backend
 from .camera import (
-    apply_root_fit,
     check_intrinsics,
     pixels_to_normalized,
     root_fit_operator,
@@ -43,6 +42,7 @@ from .skeleton import NUM_JOINTS, stature
 
 __all__ = ["InputError", "LiftResult", "Lifter", "confident_joints", "default_model_path"]
 REPROJECTION_TEMPERATURE = 0.05  # reprojection error scale, in units of the person's 2D size
+_ONES2, _ONES3, _ONES_J = np.ones(2), np.ones(3), np.ones(NUM_JOINTS)  # sums as matrix products
 
 
 @dataclass
@@ -324,21 +324,22 @@ def _warm_starts(previous, n):
 def aggregate(rel, xy, weights_2d, observed, confidence, settings):
     """Hypotheses (N, H, 17, 3) root-relative metres -> LiftResult (everything but the
     model_poses and the depth fields). This runs on every frame around the graph call, so it is
-    written for few numpy calls on small arrays."""
+    written for few numpy calls on small arrays: sums over a last axis of 2 or 3 are matrix
+    products with ones (numpy's reductions over a short last axis cost twice as much)."""
     n, h = rel.shape[:2]
-    # One least-squares map per person places all its hypotheses and then its answer.
-    fit = root_fit_operator(xy, weights_2d)
-    fit_all = (fit[0][:, None], fit[1][:, None])
-    hypotheses = rel + apply_root_fit(rel, fit_all)[:, :, None]
+    # One least-squares map per person places all its hypotheses and then its answer:
+    # T = A r = (r A^T)^T, r = pose C.
+    C, A = root_fit_operator(xy, weights_2d)
+    A_t = A.transpose(0, 2, 1)
+    hypotheses = rel + ((rel.reshape(n, h, -1) @ C) @ A_t)[:, :, None]
     projected = hypotheses[..., :2] / hypotheses[..., 2:3]  # (N, H, 17, 2)
     share = weights_2d / weights_2d.sum(-1, keepdims=True)  # (N, 17) each observed joint's weight
-    offset = xy - (share[:, None] @ xy)  # from the weighted centroid
+    offset = xy - share[:, None] @ xy  # from the weighted centroid
     # (N,) the person's 2D size, squared
-    size2 = np.maximum((share * (offset * offset).sum(-1)).sum(-1), 1e-12)
+    size2 = np.maximum(((offset * offset) @ _ONES2 * share) @ _ONES_J, 1e-12)
     residual = projected - xy[:, None]
-    logits = (residual * residual).sum(-1) * (-0.5 / REPROJECTION_TEMPERATURE**2 / size2)[
-        :, None, None
-    ]  # (N, H, 17)
+    logits = (residual * residual) @ _ONES2  # (N, H, 17)
+    logits *= (-0.5 / REPROJECTION_TEMPERATURE**2 / size2)[:, None, None]
     if settings.aggregation == "mean":
         hyp_weights = np.full((n, h), 1.0 / h)
         pose_rel = rel.sum(1) / h
@@ -352,20 +353,19 @@ def aggregate(rel, xy, weights_2d, observed, confidence, settings):
         )
         pose_rel = (joint_weights[..., None] * rel).sum(1)
     pose_rel -= pose_rel[:, :1]
-    pose = pose_rel + apply_root_fit(pose_rel, fit)[:, None]
+    pose = pose_rel + (pose_rel.reshape(n, 1, -1) @ C) @ A_t
     # Spread given what was seen: each hypothesis is centred on its observed joints first, so an
     # unseen pelvis (a portrait) does not lend its own uncertainty to the joints that were seen.
     aligned = rel - share[:, None, None] @ rel  # (N, H, 17, 3)
     deviation = aligned - aligned.sum(1, keepdims=True) / h
-    spread = np.sqrt((deviation * deviation).sum((1, 3)) / h)
+    spread = np.sqrt(((deviation * deviation) @ _ONES3).sum(1) / h)
     # The observed share times the mean confidence of the observed joints.
-    conf = (confidence * observed).sum(1) / NUM_JOINTS
+    conf = (confidence * observed) @ _ONES_J / NUM_JOINTS
     # The 2D error is in the unit of the training noise (data.place_for_cameras): a fraction of
     # the diagonal of the person's 2D box, here the box of the observed joints.
     seen = observed[..., None]
-    box = np.linalg.norm(
-        np.where(seen, xy, -np.inf).max(1) - np.where(seen, xy, np.inf).min(1), axis=-1
-    )
+    extent = np.where(seen, xy, -np.inf).max(1) - np.where(seen, xy, np.inf).min(1)
+    box = np.sqrt((extent * extent) @ _ONES2)
     weights = ray_weights(pose, xy, projected, observed, confidence, box, settings.keypoint_noise)
     pose = toward_rays(pose, xy, weights)
     return LiftResult(pose, hypotheses, hyp_weights, spread, observed, conf)
@@ -385,13 +385,13 @@ def ray_weights(pose, xy, projected, observed, confidence, size, keypoint_noise)
     """
     h = projected.shape[1]
     scatter = projected - projected.sum(1, keepdims=True) / h
-    prior_var = (scatter * scatter).sum((1, 3)) / h  # (N, 17)
+    prior_var = ((scatter * scatter) @ _ONES2).sum(1) / h  # (N, 17)
     keypoint_var = 2 * (keypoint_noise * size[:, None]) ** 2
     total_var = prior_var + keypoint_var
     weight = prior_var / np.maximum(total_var, 1e-12)
     residual = pose[..., :2] / pose[..., 2:3] - xy
     # keypoint_noise 0: the 2D is exact, nothing is an outlier.
-    consistent = ((residual * residual).sum(-1) <= 9 * total_var) | (keypoint_noise == 0)
+    consistent = ((residual * residual) @ _ONES2 <= 9 * total_var) | (keypoint_noise == 0)
     confidence = np.minimum(np.maximum(confidence, 0.0), 1.0)
     return np.where(observed & consistent, weight * confidence, 0.0)
 
