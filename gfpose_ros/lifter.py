@@ -15,6 +15,7 @@ un-normalise; numpy in and out. ``lift`` validates arrays and lifts them all;
 frame of the node, the demo and evaluation goes through (pipeline.FramePipeline).
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -247,16 +248,12 @@ class Lifter:
             "xy": _per_hypothesis(np.where(observed[..., None], xy, 0.0), h),
             "mask_2d": _per_hypothesis(observed, h),
             "weight_2d": _per_hypothesis(fit_weights, h),
-            "pose_3d": (
-                np.zeros((n * h, NUM_JOINTS, 3), np.float32)
-                if pose_3d is None
-                else _per_hypothesis(pose_3d, h)
-            ),
-            "mask_3d": (
-                np.zeros((n * h, NUM_JOINTS), np.float32)
-                if mask_3d is None
-                else _per_hypothesis(mask_3d, h)
-            ),
+            "pose_3d": _zeros((n * h, NUM_JOINTS, 3))
+            if pose_3d is None
+            else _per_hypothesis(pose_3d, h),
+            "mask_3d": _zeros((n * h, NUM_JOINTS))
+            if mask_3d is None
+            else _per_hypothesis(mask_3d, h),
             "noise": noise.reshape(n * h, -1),
         }
         if warm is None:
@@ -290,6 +287,14 @@ class Lifter:
             fits = fuse_depth(depth, uv, xy, weights_2d, result.poses, settings.depth_fusion)
             result = place_with_depth(result, fits)
         return result
+
+
+@functools.lru_cache(maxsize=16)
+def _zeros(shape):
+    """A float32 zero input of the graph (no 3D given), kept between frames: the backends
+    read their inputs and never write them (torch.from_numpy warns about a read-only array, so
+    it is not flagged as one)."""
+    return np.zeros(shape, np.float32)
 
 
 def _per_hypothesis(a, h):

@@ -75,45 +75,62 @@ class Selection:
 
 def select_people(people, settings):
     """Validate every person and choose who is lifted (see the module docstring)."""
-    ids, uv, confidence, observed, indices, strength, skipped = [], [], [], [], [], [], []
-    for i, person in enumerate(people):
-        try:
-            p_uv, p_conf = to_model_layout(person.uv[None], person.confidence[None], person.layout)
-        except ValueError as exc:
-            raise type(exc)(f"person {i} (id {person.id!r}): {exc}") from None
-        seen = confident_joints(p_uv[0], p_conf[0], settings.confidence_threshold)
-        if seen.sum() < settings.min_joints:
-            skipped.append(
-                (
-                    "min_joints",
-                    f"person {i} (id {person.id!r}) dropped: {seen.sum()} confident joints, "
-                    f"at least min_joints={settings.min_joints} needed",
-                )
-            )
-            continue
-        ids.append(person.id)
-        uv.append(p_uv[0])
-        confidence.append(p_conf[0])
-        observed.append(seen)
-        indices.append(i)
-        strength.append(p_conf[0][seen].sum())
-    if len(ids) > settings.max_people:
+    uv, confidence = _validated(people)
+    observed = (confidence >= settings.confidence_threshold) & (confidence > 0)
+    counts = observed.sum(1)
+    skipped = [
+        (
+            "min_joints",
+            f"person {i} (id {people[i].id!r}) dropped: {counts[i]} confident joints, "
+            f"at least min_joints={settings.min_joints} needed",
+        )
+        for i in np.flatnonzero(counts < settings.min_joints)
+    ]
+    keep = np.flatnonzero(counts >= settings.min_joints)
+    if len(keep) > settings.max_people:
         skipped.append(
             (
                 "max_people",
-                f"{len(ids)} people in the frame; lifting the {settings.max_people} most "
+                f"{len(keep)} people in the frame; lifting the {settings.max_people} most "
                 "confident (max_people)",
             )
         )
-        keep = sorted(np.argsort(strength, kind="stable")[::-1][: settings.max_people])
-        ids, uv, confidence, observed, indices = (
-            [a[k] for k in keep] for a in (ids, uv, confidence, observed, indices)
-        )
+        strength = np.where(observed, confidence, 0.0).sum(1)[keep]
+        keep = keep[np.sort(np.argsort(strength, kind="stable")[::-1][: settings.max_people])]
     return Selection(
-        ids,
-        np.reshape(uv, (-1, NUM_JOINTS, 2)),
-        np.reshape(confidence, (-1, NUM_JOINTS)),
-        np.reshape(observed, (-1, NUM_JOINTS)).astype(bool),
-        indices,
+        [people[i].id for i in keep],
+        uv[keep],
+        confidence[keep],
+        observed[keep],
+        keep.tolist(),
         skipped,
     )
+
+
+def _validated(people):
+    """Every person's keypoints in H36M order: (uv (N, 17, 2), confidence (N, 17)) float64.
+    The usual frame (one layout, well-formed) is validated in one go; otherwise person by
+    person, so that an error names the person."""
+    if not people:
+        return np.zeros((0, NUM_JOINTS, 2)), np.zeros((0, NUM_JOINTS))
+    layout = people[0].layout
+    if all(person.layout == layout for person in people):
+        try:
+            return to_model_layout(
+                np.stack([person.uv for person in people]),
+                np.stack([person.confidence for person in people]),
+                layout,
+            )
+        except ValueError:
+            pass  # someone is malformed: find out who below
+    uv, confidence = [], []
+    for i, person in enumerate(people):
+        try:
+            p_uv, p_conf = to_model_layout(
+                np.asarray(person.uv)[None], np.asarray(person.confidence)[None], person.layout
+            )
+        except ValueError as exc:
+            raise type(exc)(f"person {i} (id {person.id!r}): {exc}") from None
+        uv.append(p_uv)
+        confidence.append(p_conf)
+    return np.concatenate(uv), np.concatenate(confidence)

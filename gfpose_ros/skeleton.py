@@ -183,6 +183,7 @@ def stature_from_bone_lengths(lengths):
 # The chain's bones by their child joint, and each one's weight in _chain_length (legs averaged).
 _CHAIN_JOINTS = np.array([2, 3, 5, 6, 7, 8, 9, 10])
 _CHAIN_PARENTS = PARENTS[_CHAIN_JOINTS]
+_ONES3 = np.ones(3)
 _CHAIN_WEIGHTS = np.array([0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0]) * _STATURE_PER_CHAIN
 
 
@@ -193,4 +194,4 @@ def stature(poses):
     (The lifter calls it on every frame: only the chain's bones are measured.)
     """
     bones = poses[..., _CHAIN_JOINTS, :] - poses[..., _CHAIN_PARENTS, :]
-    return np.sqrt((bones * bones).sum(-1)) @ _CHAIN_WEIGHTS
+    return np.sqrt((bones * bones) @ _ONES3) @ _CHAIN_WEIGHTS  # a matmul sums 3 faster

@@ -7,10 +7,12 @@ another in one process:
 
 - constant: the graph returns its first answer again at once (no graph work at all);
 - touch: the same, after writing 8 MB (how much of the difference is the data cache);
+- sleep: the same, after sleeping 5 ms instead of the graph call (the core left idle);
+- busy: the same, after 5 ms of a Python loop that touches almost no memory;
 - real: the graph runs every frame and its answer is discarded for the constant one.
 
-The numpy work is identical in all three; the difference is what a real graph call leaves
-behind for the code after it (caches, predictors).
+The numpy work is identical in all five; the difference is what the time between two frames'
+numpy work leaves behind for it (caches, predictors), whatever fills that time.
 """
 
 import argparse
@@ -48,6 +50,11 @@ def main():
                 answers.setdefault(id(graph), graph(inputs))
             elif mode[0] == "touch":
                 scratch[:] += 1.0
+            elif mode[0] == "sleep":
+                time.sleep(0.005)
+            elif mode[0] == "busy":
+                while time.perf_counter() - started < 0.005:
+                    pass
             spent[0] += time.perf_counter() - started
             return answers[id(graph)]
 
@@ -56,7 +63,7 @@ def main():
 
     lifter.wrap_graphs(constant)
     stamp = 0
-    for name in ("constant", "touch", "real", "constant"):
+    for name in ("constant", "touch", "sleep", "busy", "real", "constant"):
         mode[0] = name
         around = []
         for _ in range(args.frames):
