@@ -32,10 +32,14 @@ def cmd_train(args):
 
     overrides = {
         k: v
-        for k, v in {"out_dir": args.out_dir, "total_steps": args.total_steps}.items()
+        for k, v in {
+            "out_dir": args.out_dir,
+            "total_steps": args.total_steps,
+            "loader_workers": args.loader_workers,
+        }.items()
         if v is not None
     }
-    path = train(load_config(args.config, overrides))
+    path = train(load_config(args.config, overrides), stop_after=args.stop_after)
     print(f"EMA weights: {path}")
 
 
@@ -295,6 +299,17 @@ def build_parser():
     p.add_argument("--config", default=None, help="YAML config, e.g. config/train.yaml")
     p.add_argument("--out-dir")
     p.add_argument("--total-steps", type=int)
+    p.add_argument(
+        "--stop-after",
+        type=float,
+        metavar="SECONDS",
+        help="checkpoint and stop after this much wall time; the same command resumes",
+    )
+    p.add_argument(
+        "--loader-workers",
+        type=int,
+        help="processes that augment batches (the config's loader_workers; on a GPU, several)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(

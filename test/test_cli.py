@@ -117,3 +117,33 @@ def test_training_is_deterministic_and_resumes(tmp_path):
         torch.testing.assert_close(value, straight["model"][name])
     log = (tmp_path / "a" / "log.jsonl").read_text().splitlines()
     assert len(log) == 3 and "val_mpjpe_mm" in log[-1]
+
+
+def test_training_with_loader_workers_stops_after_its_time_and_resumes(tmp_path):
+    """The GPU recipe's two switches on a CPU: batches augmented by worker processes, and a
+    time-boxed run that checkpoints when its time is up and continues on the next call."""
+    from gfpose_ros.training.train import ConfigError, load_config, train
+    import torch
+
+    everyday = os.path.join(
+        os.path.dirname(__file__), "..", "..", "shared", "data", "mocap", "cmu_everyday_17j_mm.npz"
+    )
+    config = {
+        "data": {"sources": [{"name": "everyday", "path": everyday, "held_out": ["cmu_14_3*"]}]},
+        "out_dir": str(tmp_path / "w"),
+        "model": {"hidden": 32, "blocks": 1},
+        "batch_size": 32,
+        "total_steps": 1000,
+        "checkpoint_every": 1000,
+        "validate_every": 1000,
+        "validation_samples": 16,
+        "threads": 1,
+        "loader_workers": 2,
+    }
+    train(load_config(None, config), stop_after=0.0)  # stops after its first step
+    first = torch.load(tmp_path / "w" / "last.pt", weights_only=False)
+    assert first["step"] == 1 and (tmp_path / "w" / "ema.pt").exists()
+    train(load_config(None, dict(config, total_steps=5)))  # resumes and finishes
+    assert torch.load(tmp_path / "w" / "last.pt", weights_only=False)["step"] == 5
+    with pytest.raises(ConfigError, match="loader_workers must be an integer >= 0"):
+        load_config(None, dict(config, loader_workers=-1))

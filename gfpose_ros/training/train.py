@@ -43,6 +43,10 @@ DEFAULTS = {
     "validation_samples": 2048,
     "validation_steps": 4,
     "threads": 0,
+    # Processes that draw and augment batches beside the training step (0: in the training
+    # process, reproducible batch for batch on resume). On a GPU the augmentation, not the
+    # network, bounds the step rate; a few workers keep the GPU fed.
+    "loader_workers": 0,
 }
 _POSITIVE_INTS = (
     "batch_size",
@@ -127,6 +131,10 @@ def check_config(config):
     for key in _POSITIVE_INTS:
         if not isinstance(config[key], int) or config[key] < 1:
             raise ConfigError(f"{key} must be an integer >= 1, got {config[key]!r}")
+    if not isinstance(config["loader_workers"], int) or config["loader_workers"] < 0:
+        raise ConfigError(
+            f"loader_workers must be an integer >= 0, got {config['loader_workers']!r}"
+        )
     for key in ("lr", "grad_clip"):
         if not isinstance(config[key], (int, float)) or config[key] <= 0:
             raise ConfigError(f"{key} must be > 0, got {config[key]!r}")
@@ -225,7 +233,55 @@ def export_weights(net_config, ema_state, path, meta):
     torch.save({"config": net_config, "state_dict": ema_state, "meta": meta}, path)
 
 
-def train(config):
+class AugmentedBatches(torch.utils.data.IterableDataset):
+    """Endless (x0, condition) training batches, for loader_workers: each worker draws with its
+    own generator, seeded from the run's seed, the rank, the worker and the step the loader
+    started at (a resumed run draws new batches, not the same ones again)."""
+
+    def __init__(self, pool, augment_config, batch_size, seed):
+        self.pool, self.augment_config = pool, augment_config
+        self.batch_size, self.seed = batch_size, seed
+
+    def __iter__(self):
+        worker = torch.utils.data.get_worker_info()
+        generator = torch.Generator().manual_seed(
+            self.seed * 1000 + (worker.id if worker is not None else 0)
+        )
+        torch.set_num_threads(1)  # the workers share the cores: one thread each
+        while True:
+            view = data.augment(
+                self.pool.sample(self.batch_size, generator), self.augment_config, generator
+            )
+            yield batch_from_view(view)
+
+
+def _batches(config, pool, augment_config, generator, rank, step, device):
+    """The training batches, on ``device``: drawn in this process with ``generator``, or by
+    config["loader_workers"] processes."""
+    workers = config["loader_workers"]
+    if not workers:
+        while True:
+            view = data.augment(
+                pool.sample(config["batch_size"], generator), augment_config, generator
+            )
+            yield tuple(v.to(device) for v in batch_from_view(view))
+    seed = (config["seed"] * 1000 + rank) * 1_000_000 + step
+    loader = torch.utils.data.DataLoader(
+        AugmentedBatches(pool, augment_config, config["batch_size"], seed),
+        batch_size=None,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=4,
+        persistent_workers=True,
+    )
+    for x0, condition in loader:
+        yield x0.to(device, non_blocking=True), condition.to(device, non_blocking=True)
+
+
+def train(config, stop_after=None):
+    """Train (or resume) with ``config``; ``stop_after`` seconds: checkpoint and return once
+    that much wall time has passed (a time-boxed run, e.g. on a lent GPU), resumable as ever."""
+    started = time.monotonic()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = 0
     if distributed:
@@ -297,11 +353,10 @@ def train(config):
         )
         return config["lr"] * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
-    while step < config["total_steps"]:
-        view = data.augment(
-            pool.sample(config["batch_size"], generator), augment_config, generator
-        )
-        x0, condition = (v.to(device) for v in batch_from_view(view))
+    batches = _batches(config, pool, augment_config, generator, rank, step, device)
+    stopping = False
+    while step < config["total_steps"] and not stopping:
+        x0, condition = next(batches)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
         loss = training_loss(model, x0, condition, generator=None)
@@ -335,7 +390,14 @@ def train(config):
                 f"step {step} validation MPJPE {mpjpe:.1f} mm ({config['validation_steps']} DDIM "
                 "steps, EMA)"
             )
-        if rank == 0 and (step % config["checkpoint_every"] == 0 or step == config["total_steps"]):
+        stopping = stop_after is not None and time.monotonic() - started > stop_after
+        if distributed and stop_after is not None:  # every rank stops at the same step
+            flag = torch.tensor(float(stopping), device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            stopping = bool(flag.item())
+        if rank == 0 and (
+            step % config["checkpoint_every"] == 0 or step == config["total_steps"] or stopping
+        ):
             save_checkpoint(
                 last,
                 model=net.state_dict(),
@@ -359,19 +421,10 @@ def train(config):
 
 
 def main(argv=None):
-    import argparse
+    """``python -m gfpose_ros.training.train ...`` is ``gfpose train ...``."""
+    from ..cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="gfpose train", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="YAML file (see config/train.yaml)")
-    parser.add_argument("--out-dir")
-    parser.add_argument("--total-steps", type=int)
-    args = parser.parse_args(argv)
-    overrides = {
-        k: v
-        for k, v in {"out_dir": args.out_dir, "total_steps": args.total_steps}.items()
-        if v is not None
-    }
-    print(train(load_config(args.config, overrides)))
+    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
