@@ -487,6 +487,28 @@ def test_tilted_bodies_lean_within_the_limit_about_a_horizontal_axis():
         data.AugmentConfig(tilt_prob=-0.1)
 
 
+def test_every_recipe_is_validated_on_the_same_natural_views():
+    """The validation curve compares recipes: a recipe's coverage augmentations (recombined,
+    perturbed, tilted bodies) shape its training batches, never its validation views."""
+    from gfpose_ros.training.train import validation_set
+
+    everyday = os.path.join(
+        os.path.dirname(__file__), "..", "..", "shared", "data", "mocap", "cmu_everyday_17j_mm.npz"
+    )
+    base = {
+        "data": {"sources": [{"name": "everyday", "path": everyday, "held_out": ["cmu_14_3*"]}]},
+        "validation_samples": 64,
+    }
+    coverage = {"recombine_prob": 0.3, "joint_angle_std_deg": 10.0, "tilt_prob": 0.2}
+    plain = validation_set(load_config(None, base), torch.Generator().manual_seed(12345))
+    covered = validation_set(
+        load_config(None, dict(base, augmentation=coverage)), torch.Generator().manual_seed(12345)
+    )
+    for a, b in zip(plain, covered):
+        assert torch.equal(a, b)
+    assert data.evaluation_view(data.AugmentConfig(**coverage)).tilt_prob == 0.0
+
+
 def test_real_cameras_from_a_file(tmp_path):
     # A lab camera 4 m from the area's centre, 1.6 m high, looking along +y (optical z = world y).
     R = [[1, 0, 0], [0, 0, -1], [0, 1, 0]]

@@ -228,10 +228,15 @@ class AugmentConfig:
 
 
 def evaluation_view(cfg=None):
-    """The held-out view: each body at its own size and proportions, 1% 2D noise, no random
-    drops or masks (occlusion is added explicitly where it is measured)."""
+    """The held-out view: each body at its own size, proportions and pose (none of the
+    coverage augmentations: no recombined, perturbed or tilted bodies, so every recipe is
+    validated on the same views), 1% 2D noise, no random drops or masks (occlusion is added
+    explicitly where it is measured)."""
     return dataclasses.replace(
         cfg or AugmentConfig(),
+        recombine_prob=0.0,
+        joint_angle_std_deg=0.0,
+        tilt_prob=0.0,
         stature_range=None,
         own_proportions_prob=1.0,
         bone_jitter=0.0,
