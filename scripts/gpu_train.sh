@@ -9,12 +9,13 @@
 #
 # Before the call, on the development machine:
 #   python scripts/gpu_carry.py                       # the mocap as int16, 33 MB: .gpu_carry/
-#   mkdir -p ../hold && mv models/reference/loso ../hold/
-#     (the tracked reference weights are 174 MB, over the 64 MiB a call carries; the first
-#     release, which train.yaml fine-tunes from, stays; move them back after the call)
+#   mkdir -p ../hold && for f in models/reference/*; do
+#     [ "$f" = models/reference/gfpose_mlp512_v1.pt ] || mv "$f" ../hold/; done
+#     (the tracked reference weights are over 170 MB, and a call carries 64 MiB; the first
+#     release, which train.yaml fine-tunes from, stays: the tree is then about 53 MB)
 #   device run, carry [".gpu_carry"], timeout_s 600, command e.g.
 #     bash scripts/gpu_train.sh config/train_tilt_joint_angles.yaml 330
-# and afterwards: mv ../hold/loso models/reference/; the weights are in the files it returns.
+# and afterwards: mv ../hold/* models/reference/; the weights are in the files it returns.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
