@@ -14,7 +14,7 @@
 #     (the tracked reference weights are over 170 MB, and a call carries 64 MiB; the first
 #     release, which train.yaml fine-tunes from, stays: the tree is then about 53 MB)
 #   device run, carry [".gpu_carry"], timeout_s 600, command e.g.
-#     bash scripts/gpu_train.sh config/train_tilt_joint_angles.yaml 330
+#     bash scripts/gpu_train.sh config/train.yaml 330
 # and afterwards: mv ../hold/* models/reference/; the weights are in the files it returns.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
