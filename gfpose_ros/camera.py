@@ -82,10 +82,11 @@ def root_fit_operator(xy, weights):
     sums = terms.sum(-2)
     a, b, c, d = sums[..., 0], sums[..., 1], sums[..., 2], sums[..., 3]
     enough = seen.sum(-1) >= 2
-    if not enough.all():
+    partial = not enough.all()  # someone has fewer than two joints: stand-ins, NaN below
+    if partial:
         a = np.where(enough, a, 1.0)
     det = a * d - b * b - c * c
-    if not enough.all():
+    if partial:
         det = np.where(enough, det, 1.0)
     # [[a, 0, -b], [0, a, -c], [-b, -c, d]] T = r, inverted in closed form.
     bd, cd = b / det, c / det
@@ -98,7 +99,7 @@ def root_fit_operator(xy, weights):
     A[..., 5] = A[..., 7] = cd
     A[..., 8] = a / det
     A = A.reshape(a.shape + (3, 3))
-    if not enough.all():  # the usual frame: every person seen, nothing to mark
+    if partial:  # the usual frame: every person seen, nothing to mark
         A[~np.broadcast_to(enough, A.shape[:-2])] = np.nan
     return C, A
 

@@ -76,7 +76,7 @@ class Selection:
 def select_people(people, settings):
     """Validate every person and choose who is lifted (see the module docstring)."""
     uv, confidence = _validated(people)
-    observed = (confidence >= settings.confidence_threshold) & (confidence > 0)
+    observed = confident_joints(uv, confidence, settings.confidence_threshold)
     counts = observed.sum(1)
     skipped = [
         (

@@ -87,16 +87,14 @@ def test_eval_on_a_valid_file_writes_json(tmp_path, run_gfpose):
     assert set(runs[0]["groups"]) == {"a", "b"}
 
 
-def test_training_is_deterministic_and_resumes(tmp_path):
-    from gfpose_ros.training.train import load_config, train
-    import torch
-
+def tiny_training_config(out_dir, **changes):
+    """A training run of seconds: a 32-wide network on CMU everyday, batches of 32."""
     everyday = os.path.join(
         os.path.dirname(__file__), "..", "..", "shared", "data", "mocap", "cmu_everyday_17j_mm.npz"
     )
     config = {
         "data": {"sources": [{"name": "everyday", "path": everyday, "held_out": ["cmu_14_3*"]}]},
-        "out_dir": str(tmp_path / "a"),
+        "out_dir": str(out_dir),
         "model": {"hidden": 32, "blocks": 1},
         "batch_size": 32,
         "total_steps": 4,
@@ -105,6 +103,14 @@ def test_training_is_deterministic_and_resumes(tmp_path):
         "validation_samples": 16,
         "threads": 1,
     }
+    return dict(config, **changes)
+
+
+def test_training_is_deterministic_and_resumes(tmp_path):
+    from gfpose_ros.training.train import load_config, train
+    import torch
+
+    config = tiny_training_config(tmp_path / "a")
     train(load_config(None, config))
     train(load_config(None, dict(config, total_steps=6)))  # continues from step 4
     state = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
@@ -125,21 +131,13 @@ def test_training_with_loader_workers_stops_after_its_time_and_resumes(tmp_path)
     from gfpose_ros.training.train import ConfigError, load_config, train
     import torch
 
-    everyday = os.path.join(
-        os.path.dirname(__file__), "..", "..", "shared", "data", "mocap", "cmu_everyday_17j_mm.npz"
+    config = tiny_training_config(
+        tmp_path / "w",
+        total_steps=1000,
+        checkpoint_every=1000,
+        validate_every=1000,
+        loader_workers=2,
     )
-    config = {
-        "data": {"sources": [{"name": "everyday", "path": everyday, "held_out": ["cmu_14_3*"]}]},
-        "out_dir": str(tmp_path / "w"),
-        "model": {"hidden": 32, "blocks": 1},
-        "batch_size": 32,
-        "total_steps": 1000,
-        "checkpoint_every": 1000,
-        "validate_every": 1000,
-        "validation_samples": 16,
-        "threads": 1,
-        "loader_workers": 2,
-    }
     train(load_config(None, config), stop_after=0.0)  # stops after its first step
     first = torch.load(tmp_path / "w" / "last.pt", weights_only=False)
     assert first["step"] == 1 and (tmp_path / "w" / "ema.pt").exists()

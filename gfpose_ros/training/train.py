@@ -248,11 +248,14 @@ class AugmentedBatches(torch.utils.data.IterableDataset):
             self.seed * 1000 + (worker.id if worker is not None else 0)
         )
         torch.set_num_threads(1)  # the workers share the cores: one thread each
-        while True:
-            view = data.augment(
-                self.pool.sample(self.batch_size, generator), self.augment_config, generator
-            )
-            yield batch_from_view(view)
+        yield from _augmented(self.pool, self.augment_config, self.batch_size, generator)
+
+
+def _augmented(pool, augment_config, batch_size, generator):
+    """Endless (x0, condition) batches drawn from ``pool`` with ``generator``."""
+    while True:
+        view = data.augment(pool.sample(batch_size, generator), augment_config, generator)
+        yield batch_from_view(view)
 
 
 def _batches(config, pool, augment_config, generator, rank, step, device):
@@ -260,11 +263,8 @@ def _batches(config, pool, augment_config, generator, rank, step, device):
     config["loader_workers"] processes."""
     workers = config["loader_workers"]
     if not workers:
-        while True:
-            view = data.augment(
-                pool.sample(config["batch_size"], generator), augment_config, generator
-            )
-            yield tuple(v.to(device) for v in batch_from_view(view))
+        for batch in _augmented(pool, augment_config, config["batch_size"], generator):
+            yield tuple(v.to(device) for v in batch)
     seed = (config["seed"] * 1000 + rank) * 1_000_000 + step
     loader = torch.utils.data.DataLoader(
         AugmentedBatches(pool, augment_config, config["batch_size"], seed),
