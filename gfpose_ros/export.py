@@ -30,6 +30,8 @@ import dataclasses
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
 import warnings
 
 import torch
@@ -342,8 +344,14 @@ def export_onnx(
     if net is None:
         net = load_network(model_path)
     graph = make_graph(net, steps, sampler, t_start, precision)
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    tmp = f"{out_path}.{os.getpid()}.tmp"
+    out_dir = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(out_dir, exist_ok=True)
+    # Every file of the export (the traced graph, onnxruntime's shape-inferred and quantised
+    # copies, whose own clean-up a signal can skip) lives in one private folder beside the
+    # cache entry, renamed into place only when whole, and removed whatever happens.
+    name = os.path.basename(out_path)
+    work_dir = tempfile.mkdtemp(prefix=f"{name}.", suffix=".tmp", dir=out_dir)
+    tmp = os.path.join(work_dir, "graph.onnx")
     batch = {0: "batch"}
     names = graph.input_names
     try:
@@ -366,15 +374,15 @@ def export_onnx(
             quantize_int8(tmp)
         os.replace(tmp, out_path)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        shutil.rmtree(work_dir, ignore_errors=True)
     return out_path
 
 
 def quantize_int8(path):
     """Quantise the graph at ``path`` in place for ONNX Runtime on a CPU: the network's layers
     (every Gemm; the 2D fit has none) get int8 weights, and their inputs are quantised on each
-    call (dynamic quantisation: no calibration set)."""
+    call (dynamic quantisation: no calibration set). onnxruntime writes intermediate files
+    beside ``path``, so export_onnx calls this inside its private folder."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantized = f"{path}.int8"
@@ -391,8 +399,6 @@ def quantize_int8(path):
         os.replace(quantized, path)
     finally:
         root.removeFilter(advice)
-        if os.path.exists(quantized):
-            os.remove(quantized)
 
 
 def graph_path(model_path, spec, cache_dir, net=None, force=False):

@@ -206,7 +206,9 @@ def test_signal_during_graph_export_leaves_no_partial_file(ros_env, tmp_path, na
     """An empty engine cache makes configure export the graphs: the signal lands while a
     temporary graph file exists, or ``later`` seconds after (further into the export: its
     check, the int8 quantisation, the next graph). The process ends with status 0, and the
-    cache holds only whole, valid graphs (each step writes a temporary file and renames it)."""
+    cache holds only whole, valid graphs (each export works in a private ``*.tmp`` folder, renames
+    the finished graph into the cache and removes the folder). A deterministic version of the
+    quantiser's case: test_an_interrupted_int8_export_leaves_nothing_behind."""
     import_rclpy_or_skip()
     onnx = pytest.importorskip('onnx')
     cache = tmp_path / 'cache'
