@@ -6,6 +6,11 @@ camera.launch.py does) as its own process, publishes the bundled photos to ``ima
 scene), and times each frame from publishing the image to receiving its ``poses_3d`` in this
 process: DDS transfer of the image both ways included. Prints p50/p90 and writes
 outputs/bench/camera_ros_latency.json, naming the machine.
+
+Stage by stage, from the DDS source timestamps (the wall clock at which the pipeline published
+each output; one machine, one clock): image published -> ``keypoints_2d`` published (the image's
+trip, the executor, the conversion and the detection), -> ``poses_3d`` published (the lift), ->
+``poses_3d`` received here (its trip back).
 """
 
 import argparse
@@ -37,26 +42,34 @@ from ..ros.conversions import camera_info_msg
 from ..ros.image_conversion import image_msg
 
 NAMESPACE = '/gfpose_camera_bench'
+STAGES = (
+    'image published -> keypoints_2d published (image transfer, executor, detection)',
+    'keypoints_2d published -> poses_3d published (lift)',
+    'poses_3d published -> received',
+)
 
 
 class CameraClient(Node):
     """A stand-in camera driver: publishes Image + CameraInfo and collects the pipeline's
     outputs (keypoints_2d, poses_3d, markers, debug_image) by stamp seconds; with
-    ``poses_only`` it subscribes to poses_3d alone, as a planner does (the nodes build the
-    markers and the debug image only while someone subscribes)."""
+    ``poses_only`` it subscribes to poses_3d and the small keypoints_2d alone, as a planner
+    does (the nodes build the markers and the debug image only while someone subscribes).
+    ``stamps[kind][stamp seconds]``: when the output was published (its DDS source timestamp)
+    and received here, wall clock in ns; ``sent[stamp seconds]``: when its image was published."""
 
     def __init__(self, namespace='', context=None, poses_only=False):
         super().__init__('gfpose_camera_client', namespace=namespace, context=context)
         self.image_pub = self.create_publisher(Image, 'image', 10)
         self.info_pub = self.create_publisher(CameraInfo, 'camera_info', 10)
         self.received = {'keypoints': {}, 'poses': {}, 'markers': {}, 'debug': {}}
-        self.arrival = {}  # stamp seconds -> monotonic time poses_3d arrived
+        self.stamps = {'keypoints': {}, 'poses': {}}
+        self.sent = {}
         for kind, msg_type, topic, qos in (
             ('keypoints', Keypoints2DArray, 'keypoints_2d', 10),
             ('poses', Pose3DArray, 'poses_3d', 10),
             ('debug', Image, 'debug_image', qos_profile_sensor_data),
         ):
-            if kind == 'poses' or not poses_only:
+            if kind != 'debug' or not poses_only:
                 self.create_subscription(msg_type, topic, self._collector(kind), qos)
         if not poses_only:
             self.create_subscription(MarkerArray, 'markers', self._on_markers, 10)
@@ -65,10 +78,12 @@ class CameraClient(Node):
         self.stamp = 100
 
     def _collector(self, kind):
-        def collect(msg):
+        def collect(msg, message_info):
+            arrived = time.time_ns()
             self.received[kind][msg.header.stamp.sec] = msg
-            if kind == 'poses':
-                self.arrival[msg.header.stamp.sec] = time.monotonic()
+            if kind in self.stamps:
+                published = message_info.get('source_timestamp') or arrived
+                self.stamps[kind][msg.header.stamp.sec] = (published, arrived)
 
         return collect
 
@@ -90,7 +105,7 @@ class CameraClient(Node):
 
     def send(self, rgb, encoding='rgb8', info_size=None, data=None):
         """Publish camera_info (for the image's size unless info_size) then the image, with a
-        60 deg field of view. Returns (stamp seconds, monotonic time the image was published)."""
+        60 deg field of view. Returns its stamp seconds."""
         self.stamp += 1
         header = Header(frame_id='camera_optical_frame')
         header.stamp.sec = self.stamp
@@ -102,18 +117,33 @@ class CameraClient(Node):
         msg = image_msg(header, rgb, encoding)
         if data is not None:
             msg.data = data
+        self.sent[self.stamp] = time.time_ns()
         self.image_pub.publish(msg)
-        return self.stamp, time.monotonic()
+        return self.stamp
 
     def lift(self, rgb, timeout=3.0, attempts=5):
         """Send until poses_3d for the frame comes back (best effort may drop a frame).
         Returns (stamp, seconds from publishing the image to receiving poses_3d), or (None,
         None)."""
         for _ in range(attempts):
-            stamp, sent = self.send(rgb)
+            stamp = self.send(rgb)
             if self.spin_until(lambda: stamp in self.received['poses'], timeout):
-                return stamp, self.arrival[stamp] - sent
+                return stamp, (self.stamps['poses'][stamp][1] - self.sent[stamp]) * 1e-9
         return None, None
+
+    def stages_ms(self, stamp):
+        """(image -> keypoints_2d published, -> poses_3d published, -> poses_3d received) of
+        one lifted frame, in ms."""
+        keypoints = self.stamps['keypoints'][stamp][0]
+        published, received = self.stamps['poses'][stamp]
+        return tuple(
+            (later - earlier) * 1e-6
+            for earlier, later in (
+                (self.sent[stamp], keypoints),
+                (keypoints, published),
+                (published, received),
+            )
+        )
 
     def close(self):
         self.executor_.shutdown()
@@ -172,8 +202,8 @@ def main(argv=None):
     p.add_argument(
         '--all-outputs',
         action='store_true',
-        help='also subscribe to keypoints_2d, markers and debug_image, as RViz does (default: '
-        'poses_3d only, as a planner does)',
+        help='also subscribe to markers and debug_image, as RViz does (default: poses_3d, as a '
+        'planner does, and the small keypoints_2d for the stages)',
     )
     p.add_argument('--out', default=os.path.join('outputs', 'bench', 'camera_ros_latency.json'))
     args = p.parse_args(argv)
@@ -206,17 +236,20 @@ def main(argv=None):
         ):
             print(f'the camera pipeline did not come up; see {log}', file=sys.stderr)
             return 1
-        latencies = []
+        latencies, timed = [], []
         for i in range(args.warmup + args.frames):
             # One frame at a time: the pipeline keeps one frame in its queue, so this times a
             # frame's own path, not queueing behind others.
             photo = photos[(i // args.hold) % len(photos)]
-            _, seconds = client.lift(photo, timeout=3.0, attempts=5)
+            stamp, seconds = client.lift(photo, timeout=3.0, attempts=5)
             if seconds is None:
                 print(f'frame {i} got no poses_3d; see {log}', file=sys.stderr)
                 return 1
             if i >= args.warmup:
                 latencies.append(seconds * 1e3)
+                timed.append(stamp)
+        client.spin_until(lambda: all(s in client.stamps['keypoints'] for s in timed), 1.0)
+        stages = np.array([client.stages_ms(s) for s in timed if s in client.stamps['keypoints']])
     finally:
         client.close()
         rclpy.try_shutdown()
@@ -227,11 +260,18 @@ def main(argv=None):
         'parameters': args.param,
         'images': [os.path.basename(path) for path in bundled_photos()],
         'frames_per_image': args.hold,
-        'subscribed': 'all outputs' if args.all_outputs else 'poses_3d',
+        'subscribed': 'all outputs' if args.all_outputs else 'poses_3d and keypoints_2d',
         'dds': dds_line,
         'p50_ms': round(float(np.percentile(latencies, 50)), 1),
         'p90_ms': round(float(np.percentile(latencies, 90)), 1),
         'mean_ms': round(float(np.mean(latencies)), 1),
+        'stages': {
+            name: {
+                'p50_ms': round(float(np.percentile(column, 50)), 1),
+                'p90_ms': round(float(np.percentile(column, 90)), 1),
+            }
+            for name, column in zip(STAGES, stages.T)
+        },
         'measured': 'image published -> poses_3d received, across processes (DDS, reliable image '
         'subscription), camera + lift node in one process',
     }
@@ -240,6 +280,8 @@ def main(argv=None):
         f'for {args.hold}: '
         f'p50 {record["p50_ms"]:.1f} ms, p90 {record["p90_ms"]:.1f} ms'
     )
+    for name, stage in record['stages'].items():
+        print(f'  {name}: p50 {stage["p50_ms"]:.1f} ms, p90 {stage["p90_ms"]:.1f} ms')
     with open(args.out, 'w') as f:
         json.dump(record, f, indent=1)
     print(f'wrote {args.out}')
