@@ -281,7 +281,7 @@ def cmd_eval_tracking(args):
 
 
 def build_parser():
-    from .backends import BACKENDS, PRECISIONS, default_cache_dir
+    from .backends import PRECISIONS, default_cache_dir
     from .export import GRAPH_PRECISIONS
     from .sampling import SAMPLERS
     from .settings import ONNXRUNTIME_PRECISIONS, BackendSpec, LiftSettings
@@ -373,11 +373,7 @@ def build_parser():
     )
     p.add_argument("--data", required=True, help="evaluation .npz (see gfpose make-eval-set)")
     p.add_argument("--model", default=default_model_path())
-    p.add_argument(
-        "--backend",
-        default="torch",
-        choices=[b for b in BACKENDS if b != "tensorrt"] + ["tensorrt"],
-    )
+    _backend_argument(p, "torch")
     p.add_argument(
         "--onnxruntime-precision",
         default=spec_defaults.onnxruntime_precision,
@@ -434,11 +430,7 @@ def build_parser():
         "--sources", type=lambda s: s.split(","), default=None, help="comma-separated source names"
     )
     p.add_argument("--model", default=default_model_path())
-    p.add_argument(
-        "--backend",
-        default="torch",
-        choices=[b for b in BACKENDS if b != "tensorrt"] + ["tensorrt"],
-    )
+    _backend_argument(p, "torch")
     p.add_argument(
         "--views",
         type=int,
@@ -447,12 +439,7 @@ def build_parser():
     )
     p.add_argument("--hypotheses", type=int, default=lift_defaults.num_hypotheses)
     p.add_argument("--steps", type=int, default=spec_defaults.steps)
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=spec_defaults.num_threads,
-        help="CPU threads for the backend (0 = its default)",
-    )
+    _threads_argument(p, spec_defaults.num_threads)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--out",
@@ -554,7 +541,7 @@ def build_parser():
         default=20,
         help="frames for the 1000-step reference (0 = skip)",
     )
-    p.add_argument("--threads", type=int, default=0)
+    _threads_argument(p, 0)
     p.add_argument("--cache-dir", default=default_cache_dir())
     p.add_argument("--out-dir", default=os.path.join(DEFAULT_OUT, "bench"))
     p.set_defaults(func=cmd_bench)
@@ -592,17 +579,8 @@ def build_parser():
         "--noise", type=float, default=0.01, help="2D jitter std, fraction of the person's 2D size"
     )
     p.add_argument("--model", default=default_model_path())
-    p.add_argument(
-        "--backend",
-        default="onnxruntime",
-        choices=[b for b in BACKENDS if b != "tensorrt"] + ["tensorrt"],
-    )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=spec_defaults.num_threads,
-        help="CPU threads for the backend (0 = its default)",
-    )
+    _backend_argument(p, "onnxruntime")
+    _threads_argument(p, spec_defaults.num_threads)
     p.add_argument("--steps", type=int, default=spec_defaults.steps, help="steps of a cold start")
     p.add_argument("--hypotheses", type=int, default=lift_defaults.num_hypotheses)
     p.add_argument(
@@ -668,7 +646,7 @@ def build_parser():
         "calibrated on their own held-out split): the factors are multiplied by the geometric "
         "mean of their error / spread, for people from sources never seen (default: none)",
     )
-    p.add_argument("--backend", default="torch", choices=BACKENDS)
+    _backend_argument(p, "torch")
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--hypotheses", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
@@ -678,6 +656,26 @@ def build_parser():
 
     add_demo_parser(sub)
     return parser
+
+
+def _backend_argument(p, default):
+    from .settings import BACKENDS
+
+    p.add_argument(
+        "--backend",
+        default=default,
+        choices=BACKENDS,
+        help="auto: TensorRT with a GPU, else ONNX Runtime, else torch",
+    )
+
+
+def _threads_argument(p, default):
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=default,
+        help="CPU threads for the backend (0 = one per core)",
+    )
 
 
 def main(argv=None):
