@@ -24,6 +24,7 @@ import os
 import numpy as np
 import torch
 
+from .atomic_file import replaced_atomically
 from .settings import (  # noqa: F401  (BACKENDS, PRECISIONS: part of this module's API)
     BACKENDS,
     ONNXRUNTIME_PRECISIONS,
@@ -210,7 +211,6 @@ def read_cached_engine(path, key):
 def write_cached_engine(path, key, blob):
     import hashlib
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     for target, content, mode in (
         (path, blob, "wb"),
         (
@@ -219,9 +219,8 @@ def write_cached_engine(path, key, blob):
             "w",
         ),
     ):
-        with open(target + ".tmp", mode) as f:
+        with replaced_atomically(target, mode) as f:
             f.write(content)
-        os.replace(target + ".tmp", target)
 
 
 class TensorRTBackend:

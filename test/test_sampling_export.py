@@ -150,6 +150,46 @@ def test_engine_cache_rejects_corrupt_and_mismatched_files(tmp_path):
     os.remove(path + ".json")
     assert backends.read_cached_engine(path, key) is None
 
+    assert sorted(os.listdir(tmp_path)) == sorted([os.path.basename(path)])  # no temporary file
+
+
+def test_cache_writes_are_whole_or_absent_and_never_shared(tmp_path, monkeypatch):
+    """Engines, checkpoints and reports are written through atomic_file: an exception (a
+    signal's, at shutdown) in the middle keeps the old file and leaves no temporary one, and
+    two writers of one path use two temporary files (two lift nodes building the same engine
+    at start-up used to share ``<engine>.tmp``)."""
+    from gfpose_ros.atomic_file import replaced_atomically
+
+    path = tmp_path / "cache" / "engine"
+    with replaced_atomically(str(path)) as f:
+        f.write(b"old")
+    assert path.read_bytes() == b"old" and (path.stat().st_mode & 0o777) == 0o644
+    with pytest.raises(Interrupted):
+        with replaced_atomically(str(path)) as f:
+            f.write(b"half of the n")
+            raise Interrupted("SIGTERM")
+    assert path.read_bytes() == b"old" and os.listdir(path.parent) == ["engine"]
+    with replaced_atomically(str(path)) as first, replaced_atomically(str(path)) as second:
+        assert first.name != second.name
+        first.write(b"first")
+        second.write(b"second")
+    assert path.read_bytes() == b"first" and os.listdir(path.parent) == ["engine"]
+    key = backends.engine_cache_key("abc", "10.3", "Orin", (8, 7), "fp16", 1, 20, 512)
+    real_replace = os.replace
+
+    def interrupted_replace(source, target):
+        if str(target).endswith(".json"):
+            raise Interrupted("SIGTERM")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", interrupted_replace)
+    engine = str(tmp_path / "cache" / backends.engine_file_name(key))
+    with pytest.raises(Interrupted):
+        backends.write_cached_engine(engine, key, b"engine-bytes")
+    monkeypatch.undo()
+    assert not [name for name in os.listdir(path.parent) if name.endswith(".tmp")]
+    assert backends.read_cached_engine(engine, key) is None  # no metadata: rebuilt, not trusted
+
 
 @pytest.mark.skipif(
     not backends.tensorrt_available()[0],

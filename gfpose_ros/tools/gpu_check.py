@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+from ..atomic_file import replaced_atomically
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(ROOT, "models", "gfpose_mlp512.pt")
 SHAPES = ((1, 20), (10, 20), (10, 200))  # people x hypotheses in one call
@@ -279,9 +281,8 @@ def main(argv=None):
             result[name] = {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}
         result[name]["seconds"] = round(time.perf_counter() - t, 1)
         result["total_seconds"] = round(time.perf_counter() - start, 1)
-        with open(args.out + ".tmp", "w") as f:
+        with replaced_atomically(args.out, "w") as f:
             json.dump(result, f, indent=2)
-        os.replace(args.out + ".tmp", args.out)
         print(f"gpu_check: {name} done in {result[name]['seconds']} s", flush=True)
     print(f"wrote {args.out}")
     return 0

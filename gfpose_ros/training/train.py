@@ -17,6 +17,7 @@ import yaml
 from tqdm import tqdm
 
 from . import data, sources
+from ..atomic_file import replaced_atomically
 from ..camera import pixels_to_normalized
 from ..model import POSE_SCALE, ScoreNet, make_condition, training_loss
 from ..sampling import sample_ddim
@@ -223,9 +224,8 @@ def validation_mpjpe(net, x0, condition, noise, steps):
 
 
 def save_checkpoint(path, **state):
-    tmp = path + ".tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # never leave a half-written checkpoint behind
+    with replaced_atomically(path) as f:  # never a half-written checkpoint
+        torch.save(state, f)
 
 
 def export_weights(net_config, ema_state, path, meta):
