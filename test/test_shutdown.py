@@ -125,11 +125,19 @@ class Trials:
         self.next = self._start() if prepare_next else None
         while self.load.readline(0.0) is not None:  # forget the answers of earlier nodes
             pass
-        self.load.wait_for_line(
-            lambda line: line == f'answer {namespace}',
-            120.0,
-            on_idle=lambda: _fail_if_exited(node),
-        )
+        try:
+            self.load.wait_for_line(
+                lambda line: line == f'answer {namespace}',
+                120.0,
+                on_idle=lambda: _fail_if_exited(node),
+            )
+        except AssertionError as exc:  # say what the silent node was doing, not only the load
+            node.stop()
+            node._t_err.join(5.0)
+            raise AssertionError(
+                f'{exc}\nthe node in {namespace} never answered; its stderr:\n'
+                + '\n'.join(node.stderr_lines[-40:])
+            ) from None
         return node
 
     def close(self):
