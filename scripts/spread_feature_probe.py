@@ -17,7 +17,7 @@ import numpy as np
 
 from gfpose_ros.camera import pixels_to_normalized
 from gfpose_ros.evaluation.evaluate import _eval_lifter, _lift_frames, _load_frames, joint_errors
-from gfpose_ros.settings import LiftSettings
+from gfpose_ros.settings import BackendSpec, LiftSettings
 
 MODELS = "models/reference/loso/tilt_joint_angles_without_{}.pt"
 SETS = {
@@ -34,7 +34,7 @@ def features(model, path, max_frames):
     """Joint errors and raw spreads (N, 16, root excluded) and per-person features (N,)."""
     sample = _load_frames(path, max_frames)
     settings = LiftSettings(num_hypotheses=20, confidence_threshold=1e-6, calibrated_spread=False)
-    lifter = _eval_lifter(model, "torch", 4, "ddim", "int8", settings)
+    lifter = _eval_lifter(model, "torch", 4, "ddim", BackendSpec.onnxruntime_precision, settings)
     out = _lift_frames(lifter, sample, 0)
     poses, spread, hypotheses, weights = (
         np.concatenate([getattr(o, k) for o in out])

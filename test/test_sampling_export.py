@@ -21,6 +21,10 @@ from gfpose_ros.lifter import default_model_path
 MODEL = default_model_path()
 
 
+class Interrupted(BaseException):
+    """What a signal handler raises in the node (like KeyboardInterrupt: not an Exception)."""
+
+
 @pytest.fixture(scope="module")
 def net():
     return load_network(MODEL)
@@ -149,7 +153,6 @@ def test_engine_cache_rejects_corrupt_and_mismatched_files(tmp_path):
     assert backends.read_cached_engine(path, key) is None
     os.remove(path + ".json")
     assert backends.read_cached_engine(path, key) is None
-
     assert sorted(os.listdir(tmp_path)) == sorted([os.path.basename(path)])  # no temporary file
 
 
@@ -312,10 +315,6 @@ def test_half_network_keeps_the_schedule_in_fp32(net):
     norms = [m for m in half.modules() if isinstance(m, torch.nn.LayerNorm)]
     assert norms and all(m.weight.dtype == torch.float32 for m in norms)
     assert next(net.parameters()).dtype == torch.float32  # the original is left as it was
-
-
-class Interrupted(BaseException):
-    """What a signal handler raises in the node (like KeyboardInterrupt: not an Exception)."""
 
 
 @pytest.mark.parametrize("when", ["graph check", "shape inference", "quantised copy"])
