@@ -91,7 +91,7 @@ class FramePipeline:
         n = len(chosen.ids)
         if n == 0:
             return FrameResult([], LiftResult.empty(settings.num_hypotheses), chosen.skipped)
-        K = np.broadcast_to(check_intrinsics(K), (n, 3, 3))
+        K = np.repeat(check_intrinsics(K).reshape(1, 3, 3), n, axis=0)  # cheaper than broadcast_to
         if not settings.tracking:
             result = self.lifter.lift_people(
                 chosen.uv, chosen.confidence, chosen.observed, K, settings, noise, depth=depth

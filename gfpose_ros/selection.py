@@ -58,7 +58,8 @@ def to_model_layout(uv, confidence, layout):
         raise InputError(f"confidence must have shape {uv.shape[:2]}, got {confidence.shape}")
     if not np.isfinite(confidence).all():
         raise InputError("confidence contains NaN or inf")
-    if (~np.isfinite(uv).all(-1) & (confidence > 0)).any():
+    finite = np.isfinite(uv)
+    if not finite.all() and (~finite.all(-1) & (confidence > 0)).any():
         raise InputError("uv contains NaN or inf for a joint with confidence > 0")
     return to_h36m(layout, uv, confidence)
 
@@ -78,6 +79,11 @@ def select_people(people, settings):
     uv, confidence = _validated(people)
     observed = confident_joints(uv, confidence, settings.confidence_threshold)
     counts = observed.sum(1)
+    if len(people) <= settings.max_people and (counts >= settings.min_joints).all():
+        # The usual frame: everyone is lifted, as given (no copies).
+        return Selection(
+            [person.id for person in people], uv, confidence, observed, list(range(len(people)))
+        )
     skipped = [
         (
             "min_joints",

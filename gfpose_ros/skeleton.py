@@ -183,6 +183,9 @@ def stature_from_bone_lengths(lengths):
 # The chain's bones by their child joint, and each one's weight in _chain_length (legs averaged).
 _CHAIN_JOINTS = np.array([2, 3, 5, 6, 7, 8, 9, 10])
 _CHAIN_PARENTS = PARENTS[_CHAIN_JOINTS]
+_CHAIN_BONES = np.zeros((len(_CHAIN_JOINTS), NUM_JOINTS))  # child minus parent, row by row
+_CHAIN_BONES[np.arange(len(_CHAIN_JOINTS)), _CHAIN_JOINTS] = 1.0
+_CHAIN_BONES[np.arange(len(_CHAIN_JOINTS)), _CHAIN_PARENTS] = -1.0
 _ONES3 = np.ones(3)
 _CHAIN_WEIGHTS = np.array([0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0]) * _STATURE_PER_CHAIN
 
@@ -193,5 +196,5 @@ def stature(poses):
     Calibrated so that a body with ADULT_BONE_RATIOS * H has stature H; posture does not matter.
     (The lifter calls it on every frame: only the chain's bones are measured.)
     """
-    bones = poses[..., _CHAIN_JOINTS, :] - poses[..., _CHAIN_PARENTS, :]
+    bones = _CHAIN_BONES @ poses  # (..., 8, 3): one product, not two gathers and a difference
     return np.sqrt((bones * bones) @ _ONES3) @ _CHAIN_WEIGHTS  # a matmul sums 3 faster
