@@ -274,6 +274,7 @@ def cmd_eval_tracking(args):
         args.seed,
         walking_clips=args.walking_clips,
         occluded_clips=args.occluded_clips,
+        sequences=args.sequences,
     )
     write_results(results, args.out)
     print(markdown_table(results))
@@ -560,6 +561,13 @@ def build_parser():
         "--source",
         default="cmu",
         help="source of the clips (its config stride sets the frame rate)",
+    )
+    p.add_argument(
+        "--sequences",
+        default="heldout",
+        choices=["heldout", "all"],
+        help="the clips' sequences: the source's held-out split, or all of them (for a model "
+        "that left the source out whole)",
     )
     p.add_argument("--clips", type=int, default=8)
     p.add_argument(

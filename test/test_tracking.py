@@ -473,3 +473,15 @@ def test_eval_tracking_table_reports_the_spread_calibration_per_mode():
     assert "error/spread 0.99 (within 2: 98%)" in format_row(run)
     one = {**run, "error_to_spread_ratio": None, "within_two_spread": None}  # one hypothesis
     assert "| - |" in markdown_table({"runs": [one]}).splitlines()[2]
+
+
+def test_clips_of_a_left_out_source_can_use_all_its_sequences():
+    # A model that left a source out whole has seen none of its sequences; its held-out split
+    # alone is one actor of HDM05 (harder than the source as a whole, see the model card).
+    from gfpose_ros.evaluation.eval_tracking import heldout_sequences
+
+    heldout = {name for name, _ in heldout_sequences(None, "hdm05", 90)}
+    every = {name for name, _ in heldout_sequences(None, "hdm05", 90, "all")}
+    assert heldout < every and len(every) >= 4 * len(heldout)
+    with pytest.raises(ValueError, match="sequences must be one of"):
+        heldout_sequences(None, "hdm05", 90, "train")

@@ -40,17 +40,26 @@ MARGIN = 40  # pixels kept free at the image border
 MIN_DEPTH = 4.0  # metres from the camera to the nearest joint
 
 
-def heldout_sequences(config_path, source_name, frames):
-    """[(name, poses (T, 17, 3) metres, z up)] of the source's held-out split with >= frames
-    frames."""
+# Which of a source's sequences the clips are cut from: its held-out split, or all of it (for a
+# model that left the source out whole, every sequence is unseen, and its held-out split alone
+# can be one actor's, harder or easier than the source).
+SEQUENCE_SPLITS = {"heldout": ("val",), "all": ("train", "val")}
+
+
+def heldout_sequences(config_path, source_name, frames, sequences="heldout"):
+    """[(name, poses (T, 17, 3) metres, z up)] of the source's held-out split (``sequences``
+    'heldout') or of all its sequences ('all'), those with >= frames frames."""
+    if sequences not in SEQUENCE_SPLITS:
+        raise ValueError(f"sequences must be one of {sorted(SEQUENCE_SPLITS)}, got {sequences!r}")
     config, (source,) = eval_sources(config_path, [source_name])
     items = [
         (name, poses)
-        for name, poses in load_source(source, "val", config["data"]["harmonise_joints"])
+        for split in SEQUENCE_SPLITS[sequences]
+        for name, poses in load_source(source, split, config["data"]["harmonise_joints"])
         if len(poses) >= frames
     ]
     if not items:
-        raise ValueError(f"no held-out sequence of source {source_name} has {frames} frames")
+        raise ValueError(f"no {sequences} sequence of source {source_name} has {frames} frames")
     return items
 
 
@@ -143,20 +152,28 @@ def make_clip(sequences, frames, rng, noise, generator):
 
 
 def make_clips(
-    config_path=None, source_name="cmu", clips=8, people=(3, 2), frames=90, noise=0.01, seed=0
+    config_path=None,
+    source_name="cmu",
+    clips=8,
+    people=(3, 2),
+    frames=90,
+    noise=0.01,
+    seed=0,
+    sequences="heldout",
 ):
-    """``clips`` clips of ``frames`` frames; clip k has people[k % len(people)] held-out sequences,
-    dealt from a shuffled list so that every sequence is used before any is used again."""
+    """``clips`` clips of ``frames`` frames; clip k has people[k % len(people)] sequences (of the
+    split ``sequences`` names, see heldout_sequences), dealt from a shuffled list so that every
+    sequence is used before any is used again."""
     if frames < 3:
         raise ValueError(f"frames must be >= 3 (acceleration needs three), got {frames}")
     if clips < 1 or min(people) < 1:
         raise ValueError("clips and people must be >= 1")
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    items = heldout_sequences(config_path, source_name, frames)
+    items = heldout_sequences(config_path, source_name, frames, sequences)
     if max(people) > len(items):
         raise ValueError(
-            f"{max(people)} people per clip, but only {len(items)} held-out sequences have "
+            f"{max(people)} people per clip, but only {len(items)} {sequences} sequences have "
             f"{frames} frames"
         )
     deck, result = [], []
@@ -412,6 +429,7 @@ def evaluate_tracking(
     log=print,
     walking_clips=60,
     occluded_clips=20,
+    sequences="heldout",
 ):
     smoothing = dict(DEFAULT_SMOOTHING if smoothing is None else smoothing)
     # Every argument is checked before the model loads, so a bad one fails in a second.
@@ -440,7 +458,9 @@ def evaluate_tracking(
         "tracked + One-Euro": default.replace(motion_filter=False, smooth_poses=True),
         "tracked + Kalman + One-Euro": default.replace(smooth_poses=True),
     }
-    scenes = make_clips(config_path, source_name, clips, people, frames, noise, seed)
+    if sequences not in SEQUENCE_SPLITS:  # before the model loads
+        raise ValueError(f"sequences must be one of {sorted(SEQUENCE_SPLITS)}, got {sequences!r}")
+    scenes = make_clips(config_path, source_name, clips, people, frames, noise, seed, sequences)
     if threads:
         torch.set_num_threads(threads)
     pipeline = FramePipeline(Lifter(spec, independent, seed=seed), smoothing)
@@ -453,6 +473,7 @@ def evaluate_tracking(
     gt = [c["poses_3d"] for c in scenes]
     results = {
         "source": source_name,
+        "sequences": sequences,
         "frame_rate": frame_rate,
         "frames_per_clip": frames,
         "noise": noise,
