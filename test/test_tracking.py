@@ -478,10 +478,10 @@ def test_eval_tracking_table_reports_the_spread_calibration_per_mode():
 def test_clips_of_a_left_out_source_can_use_all_its_sequences():
     # A model that left a source out whole has seen none of its sequences; its held-out split
     # alone is one actor of HDM05 (harder than the source as a whole, see the model card).
-    from gfpose_ros.evaluation.eval_tracking import heldout_sequences
+    from gfpose_ros.evaluation.eval_tracking import source_sequences
 
-    heldout = {name for name, _ in heldout_sequences(None, "hdm05", 90)}
-    every = {name for name, _ in heldout_sequences(None, "hdm05", 90, "all")}
+    heldout = {name for name, _ in source_sequences(None, "hdm05", 90)}
+    every = {name for name, _ in source_sequences(None, "hdm05", 90, "all")}
     assert heldout < every and len(every) >= 4 * len(heldout)
     with pytest.raises(ValueError, match="sequences must be one of"):
-        heldout_sequences(None, "hdm05", 90, "train")
+        source_sequences(None, "hdm05", 90, "train")

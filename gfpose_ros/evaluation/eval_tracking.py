@@ -46,7 +46,7 @@ MIN_DEPTH = 4.0  # metres from the camera to the nearest joint
 SEQUENCE_SPLITS = {"heldout": ("val",), "all": ("train", "val")}
 
 
-def heldout_sequences(config_path, source_name, frames, sequences="heldout"):
+def source_sequences(config_path, source_name, frames, sequences="heldout"):
     """[(name, poses (T, 17, 3) metres, z up)] of the source's held-out split (``sequences``
     'heldout') or of all its sequences ('all'), those with >= frames frames."""
     if sequences not in SEQUENCE_SPLITS:
@@ -162,7 +162,7 @@ def make_clips(
     sequences="heldout",
 ):
     """``clips`` clips of ``frames`` frames; clip k has people[k % len(people)] sequences (of the
-    split ``sequences`` names, see heldout_sequences), dealt from a shuffled list so that every
+    split ``sequences`` names, see source_sequences), dealt from a shuffled list so that every
     sequence is used before any is used again."""
     if frames < 3:
         raise ValueError(f"frames must be >= 3 (acceleration needs three), got {frames}")
@@ -170,7 +170,7 @@ def make_clips(
         raise ValueError("clips and people must be >= 1")
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    items = heldout_sequences(config_path, source_name, frames, sequences)
+    items = source_sequences(config_path, source_name, frames, sequences)
     if max(people) > len(items):
         raise ValueError(
             f"{max(people)} people per clip, but only {len(items)} {sequences} sequences have "
@@ -274,11 +274,13 @@ def make_walking_clips(
     seed=0,
     occlude=False,
     frame_rate=30.0,
+    sequences="heldout",
 ):
-    """``clips`` walking clips (make_walking_clip) of held-out sequences."""
+    """``clips`` walking clips (make_walking_clip) of the source's ``sequences`` (see
+    source_sequences)."""
     rng = np.random.default_rng(seed + 1000)
     generator = torch.Generator().manual_seed(seed + 1000)
-    items = heldout_sequences(config_path, source_name, frames)
+    items = source_sequences(config_path, source_name, frames, sequences)
     result = []
     for k in range(clips):
         count = people[k % len(people)]
@@ -547,12 +549,23 @@ def evaluate_tracking(
             frame_rate,
             seed,
             log,
+            sequences,
         )
     return results
 
 
 def evaluate_walking(
-    pipeline, modes, config_path, source, clips, occluded, noise, frame_rate, seed, log
+    pipeline,
+    modes,
+    config_path,
+    source,
+    clips,
+    occluded,
+    noise,
+    frame_rate,
+    seed,
+    log,
+    sequences="heldout",
 ):
     """People walking across the view (make_walking_clip): crossings (ID switches per 100),
     whole occlusions up to track_max_age (the same id after, and the error of the first frames
@@ -560,10 +573,19 @@ def evaluate_walking(
     max_age = LiftSettings().track_max_age
     sets = {
         "crossing": make_walking_clips(
-            config_path, source, clips, (2, 3), 60, noise, seed, False, frame_rate
+            config_path, source, clips, (2, 3), 60, noise, seed, False, frame_rate, sequences
         ),
         "occluded": make_walking_clips(
-            config_path, source, occluded, (2, 3), 60, noise, seed + 1, True, frame_rate
+            config_path,
+            source,
+            occluded,
+            (2, 3),
+            60,
+            noise,
+            seed + 1,
+            True,
+            frame_rate,
+            sequences,
         ),
     }
     rows = []
