@@ -20,7 +20,6 @@ with status 0, after the frame in flight: see run_nodes in node_tools.py.
 """
 
 import sys
-import threading
 import time
 
 from rcl_interfaces.msg import SetParametersResult
@@ -36,6 +35,7 @@ from gfpose_ros.detect import DETECTORS, create_detector, detector_source, draw_
 
 from .conversions import keypoints_msg
 from .entry import process_age
+from .frame_gate import FrameGate
 from .image_conversion import ImageError, image_msg, image_to_rgb
 from .node_tools import (
     WARN_PERIOD,
@@ -160,10 +160,11 @@ class CameraNode(GfposeLifecycleNode):
         # Images get a callback group of their own. In the default group, shared with the lifecycle
         # and parameter services, the multi-threaded executor starves those services whenever the
         # next image is waiting as the previous one finishes (always, when frames come faster than
-        # the detector): a lifecycle manager's transition would never be served. The lock keeps a
-        # transition from tearing down the subscription, publishers or detector under a frame.
+        # the detector): a lifecycle manager's transition would never be served. The gate keeps a
+        # transition from tearing down the subscription, publishers or detector under a frame,
+        # and frames from keeping a transition waiting (frame_gate.py).
         self._image_group = MutuallyExclusiveCallbackGroup()
-        self._frame_lock = threading.Lock()
+        self._gate = FrameGate()
 
     def _validate_parameters(self, params):
         for p in params:
@@ -234,14 +235,14 @@ class CameraNode(GfposeLifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state):
-        with self._frame_lock:
+        with self._gate.control():
             for sub in self._subs:
                 self.destroy_subscription(sub)
             self._subs = []
         return super().on_deactivate(state)
 
     def on_cleanup(self, state):
-        with self._frame_lock:
+        with self._gate.control():
             for pub in self._pubs.values():
                 self.destroy_lifecycle_publisher(pub)
             self._pubs = {}
@@ -268,8 +269,9 @@ class CameraNode(GfposeLifecycleNode):
         # in-process lift node: its /diagnostics then count the images that never became poses
         # (replaced in the depth-1 image queue, lost in transit, or skipped here) as dropped, and
         # measure latency from the image's reception, detection included.
-        with self._frame_lock:
-            if self._subs:  # an image taken just before a deactivation is dropped
+        with self._gate.frame() as admitted:
+            # An image taken just before a deactivation, or while one waits, is dropped.
+            if admitted and self._subs:
                 self._process_image(msg, message_info)
 
     def _process_image(self, msg, message_info=None):

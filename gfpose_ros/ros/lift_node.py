@@ -14,14 +14,14 @@ frames are counted as drops in /diagnostics.
 Per-frame policy and settings live in the core: the parameters become a settings.LiftSettings
 (swapped whole, between frames, when one changes) and a settings.BackendSpec (read at
 configure), and every frame goes through pipeline.FramePipeline.lift_frame. An in-process camera
-node hands frames to ``lift_frame``, which takes the same lock and checks the node is active.
+node hands frames to ``lift_frame``, which goes through the same gate as the transitions and
+parameter changes (frame_gate.py) and checks the node is active.
 
 SIGINT, SIGTERM (a second one too) and a lifecycle manager's shutdown end the process cleanly,
 with status 0, after the frame in flight: see run_nodes in node_tools.py.
 """
 
 import sys
-import threading
 import time
 from dataclasses import dataclass
 
@@ -49,6 +49,7 @@ from .conversions import (
 )
 from .diagnostics import FrameStats
 from .entry import process_age
+from .frame_gate import FrameGate
 from .image_conversion import ImageError, depth_image_to_metres
 from .markers import MarkerOptions, pose_markers
 from .node_tools import (
@@ -294,7 +295,7 @@ class LiftNode(GfposeLifecycleNode):
         self.active = False
         # One frame at a time, and never under a transition or a settings swap: the subscription
         # and an in-process camera node's thread both come through lift_frame.
-        self._frame_lock = threading.Lock()
+        self._gate = FrameGate()  # frames against transitions (see frame_gate.py)
         self.camera_K = None
         self.camera_size = (
             None  # (width, height) of the camera_info, to check depth images against
@@ -336,7 +337,7 @@ class LiftNode(GfposeLifecycleNode):
         if self.pipeline is None:
             return  # read at configure
         _, lift, output = settings_from(self._values())
-        with self._frame_lock:  # between two frames, never within one
+        with self._gate.control():  # between two frames, never within one
             self.pipeline.lifter.settings = lift
             self.output = output
             self.depth_images.max_age = lift.depth_max_age
@@ -372,7 +373,7 @@ class LiftNode(GfposeLifecycleNode):
             f'{spec.steps} steps; configured in {time.monotonic() - started:.1f} s '
             f'({process_age():.1f} s after the process started)'
         )
-        with self._frame_lock:
+        with self._gate.control():
             self.pipeline, self.output = pipeline, output
             self.depth_images.max_age = lift.depth_max_age
             self._pubs = {
@@ -417,12 +418,12 @@ class LiftNode(GfposeLifecycleNode):
             self.get_parameter('diagnostics_period').value, self.publish_diagnostics
         )
         result = super().on_activate(state)
-        with self._frame_lock:
+        with self._gate.control():
             self.active = True
         return result
 
     def on_deactivate(self, state):
-        with self._frame_lock:
+        with self._gate.control():
             self.active = False
         for sub in self._subs:
             self.destroy_subscription(sub)
@@ -433,7 +434,7 @@ class LiftNode(GfposeLifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state):
-        with self._frame_lock:
+        with self._gate.control():
             self.active = False
             for pub in self._pubs.values():
                 self.destroy_lifecycle_publisher(pub)
@@ -502,8 +503,8 @@ class LiftNode(GfposeLifecycleNode):
         """Lift and publish one Keypoints2DArray; the entry point of the subscription and of an
         in-process camera node. Returns False when the node is not active (nothing is lifted or
         published then), True otherwise, a skipped frame included."""
-        with self._frame_lock:
-            if not self.active:
+        with self._gate.frame() as admitted:
+            if not (admitted and self.active):
                 return False
             self._lift_frame(msg, message_info or {})
             return True
