@@ -283,6 +283,7 @@ def cmd_eval_tracking(args):
 
 def build_parser():
     from .backends import PRECISIONS, default_cache_dir
+    from .evaluation.eval_tracking import SEQUENCE_SPLITS
     from .export import GRAPH_PRECISIONS
     from .sampling import SAMPLERS
     from .settings import ONNXRUNTIME_PRECISIONS, BackendSpec, LiftSettings
@@ -565,7 +566,7 @@ def build_parser():
     p.add_argument(
         "--sequences",
         default="heldout",
-        choices=["heldout", "all"],
+        choices=sorted(SEQUENCE_SPLITS),
         help="the clips' sequences: the source's held-out split, or all of them (for a model "
         "that left the source out whole)",
     )

@@ -3,25 +3,19 @@ python scripts/tracking_constants_probe.py [--seeds 0,1,2,3,4] [NAME=VALUE ...]
 
 Each NAME=VALUE replaces one module constant of gfpose_ros/tracking.py for this run only (for
 example KP_NOISE=0.07 KP_REFERENCE=0.017, UNMATCHED_COST=18). With none, the shipped constants.
-Per seed, the same clips as ``gfpose eval-tracking``'s second table: 60 crossing clips (seed)
-and 20 occluded ones (seed + 1) of 2-3 walkers at 4-8 m, lifted with the default settings
-(ONNX Runtime, one thread, tracking on). Prints one line: ID switches per 100 crossings on the
+Per seed, ``gfpose eval-tracking``'s second table (eval_tracking.evaluate_walking): 60 crossing
+clips and 20 occluded ones of 2-3 walkers at 4-8 m, lifted with the default settings (ONNX
+Runtime, one thread, tracking on). Prints one line: ID switches per 100 crossings on the
 crossing clips, ID switches on the occluded ones, and the share of hidden people who come back
 with their id. About 4 minutes for five seeds on one core.
 """
 
 import argparse
 
-import numpy as np
 import torch
 
 from gfpose_ros import tracking
-from gfpose_ros.evaluation.eval_tracking import (
-    crossings,
-    id_switches,
-    lift_clip,
-    make_walking_clips,
-)
+from gfpose_ros.evaluation.eval_tracking import evaluate_walking
 from gfpose_ros.lifter import Lifter
 from gfpose_ros.pipeline import FramePipeline
 from gfpose_ros.settings import BackendSpec, LiftSettings
@@ -39,17 +33,6 @@ def constant(text):
         raise argparse.ArgumentTypeError(f"{text!r}: the value must be a number") from None
 
 
-def hidden_people_kept(ids, lifted, hidden):
-    """Per person hidden whole in the clip: True where its first id back is its last before."""
-    kept = []
-    for person, first, last in hidden:
-        before = [i for i in ids[:first, person] if i is not None]
-        after = np.flatnonzero(lifted[last + 1 :, person])
-        if before and len(after):
-            kept.append(ids[last + 1 + after[0], person] == before[-1])
-    return kept
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="0,1,2,3,4")
@@ -61,30 +44,24 @@ def main():
     spec = BackendSpec(backend="onnxruntime", steps=4, num_threads=1, max_batch=512)
     torch.set_num_threads(1)
     pipeline = FramePipeline(Lifter(spec, settings, seed=0))
-    switches = crossed = occluded_switches = 0
-    kept = []
+    rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        for occlude in (False, True):
-            clips = make_walking_clips(
-                None, "cmu", 20 if occlude else 60, (2, 3), 60, 0.01,
-                seed + occlude, occlude, FRAME_RATE,
-            )  # fmt: skip
-            rng = np.random.default_rng(seed + 2)
-            for clip in clips:
-                poses, ids, _, _, _ = lift_clip(pipeline, clip, rng, FRAME_RATE, settings)
-                switched = id_switches(ids, settings.track_max_age, FRAME_RATE)
-                if occlude:
-                    occluded_switches += switched
-                    lifted = np.isfinite(poses[..., 0, 0])
-                    kept += hidden_people_kept(ids, lifted, clip["hidden"])
-                else:
-                    switches += switched
-                    crossed += crossings(clip["poses_3d"])
+        rows += evaluate_walking(
+            pipeline, {"default": settings}, None, "cmu", 60, 20, 0.01, FRAME_RATE, seed,
+            log=lambda line: None,
+        )  # fmt: skip
+    crossing = [r for r in rows if r["clips"] == "crossing"]
+    occluded = [r for r in rows if r["clips"] == "occluded"]
+    switches = sum(r["id_switches"] for r in crossing)
+    crossed = sum(r["crossings"] for r in crossing)
+    hidden = sum(r["occlusions"] for r in occluded)
+    kept = sum(r["same_id_after_occlusion"] * r["occlusions"] for r in occluded if r["occlusions"])
     changed = " ".join(f"{n}={v:g}" for n, v in args.constants) or "shipped constants"
     print(
         f"{changed}: crossing clips {switches} ID switches in {crossed} crossings "
-        f"({100 * switches / max(crossed, 1):.2f} per 100); occluded clips {occluded_switches} "
-        f"ID switches, {100 * np.mean(kept):.1f}% of {len(kept)} hidden people back with their id"
+        f"({100 * switches / max(crossed, 1):.2f} per 100); occluded clips "
+        f"{sum(r['id_switches'] for r in occluded)} ID switches, "
+        f"{100 * kept / max(hidden, 1):.1f}% of {hidden} hidden people back with their id"
     )
 
 

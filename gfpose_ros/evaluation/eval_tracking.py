@@ -460,8 +460,6 @@ def evaluate_tracking(
         "tracked + One-Euro": default.replace(motion_filter=False, smooth_poses=True),
         "tracked + Kalman + One-Euro": default.replace(smooth_poses=True),
     }
-    if sequences not in SEQUENCE_SPLITS:  # before the model loads
-        raise ValueError(f"sequences must be one of {sorted(SEQUENCE_SPLITS)}, got {sequences!r}")
     scenes = make_clips(config_path, source_name, clips, people, frames, noise, seed, sequences)
     if threads:
         torch.set_num_threads(threads)
