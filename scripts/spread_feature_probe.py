@@ -2,8 +2,9 @@
 on the hardest poses of a source never seen? (Issue 15; the model card's *Spread calibration*.)
 
 For each 2-LOSO model of the shipped recipe: the raw spread (no calibration), the joint errors and
-three per-person features that a lifter has at run time, on the held-out split of the model's
-own training sources (in-domain) and on the source it left out. Each feature is cut at its
+four per-person features that a lifter has (or could have, at one more network evaluation) at run
+time, on the held-out split of the model's own training sources (in-domain) and on the source it
+left out. Each feature is cut at its
 in-domain deciles; the table gives, per decile, the share of frames and the mean error / mean
 spread in-domain and on the left-out source. A feature that calibrates must show in-domain the
 rise that the left-out source shows. Needs the evaluation sets of scripts/model_card_eval.sh.
@@ -14,8 +15,11 @@ rise that the left-out source shows. Needs the evaluation sets of scripts/model_
 import argparse
 
 import numpy as np
+import torch
 
 from gfpose_ros.camera import pixels_to_normalized
+from gfpose_ros.export import load_network
+from gfpose_ros.model import alpha_sigma, make_condition
 from gfpose_ros.evaluation.evaluate import _eval_lifter, _lift_frames, _load_frames, joint_errors
 from gfpose_ros.settings import BackendSpec, LiftSettings
 
@@ -30,15 +34,45 @@ SETS = {
 }
 
 
+def prior_denoising_error(net, hypotheses, poses, model_poses, xy, observed, t=0.2, draws=4):
+    """(N,) the prior's own denoising error on a person's hypotheses, averaged over them: each
+    hypothesis, back in the network's units, noised to ``t`` and denoised under the person's 2D
+    condition. The denoising loss estimates how implausible a pose is under the prior (a
+    density proxy): an unfamiliar pose should score high."""
+    n, h = hypotheses.shape[:2]
+    rel = hypotheses - hypotheses[:, :, :1]
+    # model_poses is the answer in the network's units (before the population's stature).
+    unit = np.linalg.norm((poses - poses[:, :1]).reshape(n, -1), axis=1) / np.linalg.norm(
+        model_poses, axis=1
+    )
+    x0 = torch.as_tensor((rel / unit[:, None, None, None]).reshape(n * h, -1), dtype=torch.float32)
+    mask = torch.as_tensor(np.repeat(observed, h, 0), dtype=torch.float32)
+    points = torch.as_tensor(np.repeat(np.where(observed[..., None], xy, 0.0), h, 0))
+    generator = torch.Generator().manual_seed(0)
+    t = torch.tensor(t)
+    alpha, sigma = alpha_sigma(t)
+    error = torch.zeros(n * h)
+    with torch.no_grad():
+        for chunk in torch.arange(n * h).split(8192):
+            embedding = net.embed_condition(make_condition(points[chunk].float(), mask[chunk]))
+            for _ in range(draws):
+                noisy = alpha * x0[chunk] + sigma * torch.randn(
+                    x0[chunk].shape, generator=generator
+                )
+                denoised = net.denoise(noisy, t, embedding)
+                error[chunk] += ((denoised - x0[chunk]) ** 2).mean(-1) / draws
+    return error.numpy().reshape(n, h).mean(1)
+
+
 def features(model, path, max_frames):
     """Joint errors and raw spreads (N, 16, root excluded) and per-person features (N,)."""
     sample = _load_frames(path, max_frames)
     settings = LiftSettings(num_hypotheses=20, confidence_threshold=1e-6, calibrated_spread=False)
     lifter = _eval_lifter(model, "torch", 4, "ddim", BackendSpec.onnxruntime_precision, settings)
     out = _lift_frames(lifter, sample, 0)
-    poses, spread, hypotheses, weights = (
+    poses, spread, hypotheses, weights, model_poses, observed = (
         np.concatenate([getattr(o, k) for o in out])
-        for k in ("poses", "joint_std", "hypotheses", "weights")
+        for k in ("poses", "joint_std", "hypotheses", "weights", "model_poses", "observed")
     )
     xy = pixels_to_normalized(sample["keypoints_2d"], sample["intrinsics"])
     projected = hypotheses[..., :2] / hypotheses[..., 2:3]
@@ -52,6 +86,9 @@ def features(model, path, max_frames):
             "reprojection residual / 2D size": (weights[..., None] * residual).sum(1).mean(-1)
             / size,
             "weights' entropy": -(weights * np.log(weights + 1e-12)).sum(1),
+            "prior's denoising error": prior_denoising_error(
+                load_network(model).eval(), hypotheses, poses, model_poses, xy, observed
+            ),
         },
     }
 
