@@ -3,6 +3,7 @@ lifecycle services, and the fallback intrinsics when no camera_info arrives."""
 
 import os
 import tempfile
+import time
 
 import pytest
 
@@ -35,6 +36,26 @@ def test_configure_fails_clearly_on_missing_or_corrupt_model_and_bad_parameters(
         finally:
             for node in cases.values():
                 node.stop()
+
+
+def test_an_active_node_without_input_says_so_and_why():
+    """Active with nothing on keypoints_2d (the usual cause: a topic or remapping that does not
+    match the driver's): after INPUT_SILENCE s the node warns, naming the resolved topic and that
+    no one publishes it, instead of staying silent."""
+    import_rclpy_or_skip()
+    node = start_lift_node('/silent_input')
+    try:
+        deadline = time.monotonic() + 90.0
+        while not [line for line in node.stderr_lines if 'no keypoints on' in line]:
+            assert node.proc.poll() is None, '\n'.join(node.stderr_lines[-20:])
+            assert time.monotonic() < deadline, 'no warning:\n' + '\n'.join(node.stderr_lines)
+            time.sleep(0.2)
+        warning = [line for line in node.stderr_lines if 'no keypoints on' in line][0]
+        assert 'WARN' in warning
+        assert 'no keypoints on /silent_input/keypoints_2d' in warning, warning
+        assert 'since activation' in warning and 'no publisher' in warning, warning
+    finally:
+        node.stop()
 
 
 def _call(client, service_type, name, request, timeout=20.0):

@@ -36,6 +36,7 @@ from gfpose_ros.detect import DETECTORS, create_detector, detector_source, draw_
 from .conversions import keypoints_msg
 from .entry import process_age
 from .frame_gate import FrameGate
+from .input_watch import InputWatch
 from .image_conversion import ImageError, image_msg, image_to_rgb
 from .node_tools import (
     WARN_PERIOD,
@@ -165,6 +166,8 @@ class CameraNode(GfposeLifecycleNode):
         # and frames from keeping a transition waiting (frame_gate.py).
         self._image_group = MutuallyExclusiveCallbackGroup()
         self._gate = FrameGate()
+        self.input_watch = InputWatch()  # says when no image arrives (input_watch.py)
+        self._watch_timer = None
 
     def _validate_parameters(self, params):
         for p in params:
@@ -232,6 +235,10 @@ class CameraNode(GfposeLifecycleNode):
                 CameraInfo, 'camera_info', self.on_camera_info, qos_profile_sensor_data
             ),
         ]
+        self.input_watch.start()
+        self._watch_timer = self.create_timer(
+            1.0, lambda: self.check_input(self.input_watch, 'images', 'image')
+        )
         return super().on_activate(state)
 
     def on_deactivate(self, state):
@@ -239,6 +246,9 @@ class CameraNode(GfposeLifecycleNode):
             for sub in self._subs:
                 self.destroy_subscription(sub)
             self._subs = []
+        if self._watch_timer is not None:
+            self.destroy_timer(self._watch_timer)
+            self._watch_timer = None
         return super().on_deactivate(state)
 
     def on_cleanup(self, state):
@@ -269,6 +279,7 @@ class CameraNode(GfposeLifecycleNode):
         # in-process lift node: its /diagnostics then count the images that never became poses
         # (replaced in the depth-1 image queue, lost in transit, or skipped here) as dropped, and
         # measure latency from the image's reception, detection included.
+        self.input_watch.arrived()
         with self._gate.frame() as admitted:
             # An image taken just before a deactivation, or while one waits, is dropped.
             if admitted and self._subs:
@@ -330,6 +341,7 @@ def main(args=None):
         # and must not lift them a second time from the topic.
         lift = LiftNode(cli_args=['--ros-args', '-r', 'keypoints_2d:=~/_unused_keypoints_2d'])
         camera.lift_target = lift
+        lift.input_watch = None  # its frames come from us: the camera node watches the images
         nodes.append(lift)
     # The camera node comes first: shutting it down through its lifecycle ends the process.
     status = run_nodes(nodes, MultiThreadedExecutor(), stop)

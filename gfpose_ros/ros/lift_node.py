@@ -50,6 +50,7 @@ from .conversions import (
 from .diagnostics import FrameStats
 from .entry import process_age
 from .frame_gate import FrameGate
+from .input_watch import InputWatch
 from .image_conversion import ImageError, depth_image_to_metres
 from .markers import MarkerOptions, pose_markers
 from .node_tools import (
@@ -296,6 +297,9 @@ class LiftNode(GfposeLifecycleNode):
         # One frame at a time, and never under a transition or a settings swap: the subscription
         # and an in-process camera node's thread both come through lift_frame.
         self._gate = FrameGate()  # frames against transitions (see frame_gate.py)
+        # Says when no keypoints arrive (input_watch.py); None when an in-process camera node
+        # feeds lift_frame directly and watches its own images instead.
+        self.input_watch = InputWatch()
         self.camera_K = None
         self.camera_size = (
             None  # (width, height) of the camera_info, to check depth images against
@@ -414,6 +418,8 @@ class LiftNode(GfposeLifecycleNode):
                     Image, 'depth_image', self.on_depth_image, qos_profile_sensor_data
                 )
             )
+        if self.input_watch is not None:
+            self.input_watch.start()
         self._timer = self.create_timer(
             self.get_parameter('diagnostics_period').value, self.publish_diagnostics
         )
@@ -503,6 +509,8 @@ class LiftNode(GfposeLifecycleNode):
         """Lift and publish one Keypoints2DArray; the entry point of the subscription and of an
         in-process camera node. Returns False when the node is not active (nothing is lifted or
         published then), True otherwise, a skipped frame included."""
+        if self.input_watch is not None:
+            self.input_watch.arrived()
         with self._gate.frame() as admitted:
             if not (admitted and self.active):
                 return False
@@ -617,6 +625,8 @@ class LiftNode(GfposeLifecycleNode):
         return out, result, motion
 
     def publish_diagnostics(self):
+        if self.input_watch is not None:
+            self.check_input(self.input_watch, 'keypoints', 'keypoints_2d')
         lifter = self.lifter
         if lifter is None:
             return

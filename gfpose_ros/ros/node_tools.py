@@ -19,6 +19,7 @@ from rclpy.signals import SignalHandlerOptions
 from .entry import STARTUP_EXIT_DEADLINE, StartupInterrupted, log, signal_reason
 
 WARN_PERIOD = 5.0  # s between two warnings of the same kind
+SILENT_INPUT_PERIOD = 30.0  # s between two "no input" warnings (input_watch.py)
 STARTUP_CONSTRAINT = 'read at configure; change it only while the node is unconfigured'
 
 
@@ -55,14 +56,33 @@ class GfposeLifecycleNode(LifecycleNode):
     """Base of the package's lifecycle nodes. Subclasses keep their subscriptions in
     ``self._subs`` and their lifecycle publishers in ``self._pubs`` (a dict)."""
 
-    def warn(self, kind, message):
-        """Log each kind at most once per WARN_PERIOD. rclpy throttles per call site, and a node's
+    def warn(self, kind, message, period=WARN_PERIOD):
+        """Log each kind at most once per ``period`` s. rclpy throttles per call site, and a node's
         frame warnings come from one, so one bad input would hide another's reason."""
         last = self.__dict__.setdefault('_last_warning_by_kind', {})
         now = time.monotonic()
-        if now - last.get(kind, -WARN_PERIOD) >= WARN_PERIOD:
+        if now - last.get(kind, -period) >= period:
             last[kind] = now
             self.get_logger().warning(message)
+
+    def check_input(self, watch, what, topic):
+        """From a timer while active: warn (every SILENT_INPUT_PERIOD s) when ``watch`` (an
+        InputWatch of the subscription to ``topic``) says its input has gone quiet, with what the
+        graph says about the topic's publishers."""
+        quiet = watch.silent_for()
+        if quiet is None:
+            return
+        name = self.resolve_topic_name(topic)
+        publishers = self.count_publishers(name)
+        hint = (
+            'no publisher: check the topic name and the remappings'
+            if publishers == 0
+            else f'{publishers} publisher(s) on it: check their QoS (reliability) against this '
+            'subscription\'s, and the DDS transport'
+        )
+        since = 'since the last one' if watch.received else 'since activation'
+        message = f'no {what} on {name} for {quiet:.0f} s {since} ({hint})'
+        self.warn('silent input', message, SILENT_INPUT_PERIOD)
 
     # Called (from the executor's thread) when a lifecycle manager shuts the node down; run_nodes
     # then ends the process.
