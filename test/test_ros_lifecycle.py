@@ -38,6 +38,18 @@ def test_configure_fails_clearly_on_missing_or_corrupt_model_and_bad_parameters(
                 node.stop()
 
 
+def _first_warning(node, text, spin=lambda: time.sleep(0.2), timeout=90.0):
+    """The first line of the node's stderr containing ``text``, waiting up to ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [line for line in node.stderr_lines if text in line]
+        if lines:
+            return lines[0]
+        assert node.proc.poll() is None, '\n'.join(node.stderr_lines[-20:])
+        assert time.monotonic() < deadline, f'no {text!r}:\n' + '\n'.join(node.stderr_lines)
+        spin()
+
+
 def test_an_active_node_without_input_says_so_and_why():
     """Active with nothing on keypoints_2d (the usual cause: a topic or remapping that does not
     match the driver's): after INPUT_SILENCE s the node warns, naming the resolved topic and that
@@ -45,17 +57,39 @@ def test_an_active_node_without_input_says_so_and_why():
     import_rclpy_or_skip()
     node = start_lift_node('/silent_input')
     try:
-        deadline = time.monotonic() + 90.0
-        while not [line for line in node.stderr_lines if 'no keypoints on' in line]:
-            assert node.proc.poll() is None, '\n'.join(node.stderr_lines[-20:])
-            assert time.monotonic() < deadline, 'no warning:\n' + '\n'.join(node.stderr_lines)
-            time.sleep(0.2)
-        warning = [line for line in node.stderr_lines if 'no keypoints on' in line][0]
+        warning = _first_warning(node, 'no keypoints on')
         assert 'WARN' in warning
         assert 'no keypoints on /silent_input/keypoints_2d' in warning, warning
         assert 'since activation' in warning and 'no publisher' in warning, warning
     finally:
         node.stop()
+
+
+def test_a_node_whose_publisher_does_not_match_says_so():
+    """A best-effort publisher against a reliable subscription (keypoints_reliability) never
+    matches: frames are sent, none arrives, and the warning names the publisher and the QoS."""
+    rclpy = import_rclpy_or_skip()
+    import_gfpose_msgs()
+    from gfpose_msgs.msg import Keypoints2DArray
+    from rclpy.qos import qos_profile_sensor_data
+
+    with rclpy_context() as ctx:
+        client = rclpy.create_node('silent_qos_client', context=ctx)
+        pub = client.create_publisher(
+            Keypoints2DArray, '/silent_qos/keypoints_2d', qos_profile_sensor_data
+        )
+        node = start_lift_node('/silent_qos', 'keypoints_reliability:=reliable')
+        try:
+
+            def send_a_frame():  # were the QoS compatible, the node would receive these
+                pub.publish(Keypoints2DArray())
+                time.sleep(0.1)
+
+            warning = _first_warning(node, 'no keypoints on', spin=send_a_frame)
+            assert '1 publisher(s) on it' in warning and 'QoS' in warning, warning
+        finally:
+            node.stop()
+            client.destroy_node()
 
 
 def _call(client, service_type, name, request, timeout=20.0):
