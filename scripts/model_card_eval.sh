@@ -22,7 +22,7 @@ gfpose make-eval-set --sources hdm05 --split all --out "$OUT/hdm05_all.npz"
 gfpose make-eval-set --sources everyday --split all --out "$OUT/everyday_all.npz"
 LOSO_DIR=${LOSO_DIR:-models/reference/loso}
 # Recipe changes judged by 2-LOSO (config/loso/<recipe>_without_*.yaml, weights in $LOSO_DIR).
-RECIPES="bone_ratios recombine recombine_bone_ratios tilt joint_angles tilt_joint_angles tilt_joint_angles_seed1 tilt04_joint_angles all_coverage"
+RECIPES="bone_ratios recombine recombine_bone_ratios tilt joint_angles tilt_joint_angles tilt_joint_angles_seed1 tilt04_joint_angles all_coverage nonupright04 nonupright04_seed1"
 # The baseline's second seed (config/loso/seed1_without_*.yaml), once its weights are in $LOSO_DIR.
 [ -f "$LOSO_DIR/seed1_without_hdm05.pt" ] && RECIPES="$RECIPES seed1"
 run() {  # name, then gfpose eval arguments
