@@ -4,10 +4,10 @@ on the hardest poses of a source never seen? (Issue 15; the model card's *Spread
 For each 2-LOSO model of the shipped recipe: the raw spread (no calibration), the joint errors and
 four per-person features that a lifter has (or could have, at one more network evaluation) at run
 time, on the held-out split of the model's own training sources (in-domain) and on the source it
-left out. Each feature is cut at its
-in-domain deciles; the table gives, per decile, the share of frames and the mean error / mean
-spread in-domain and on the left-out source. A feature that calibrates must show in-domain the
-rise that the left-out source shows. Needs the evaluation sets of scripts/model_card_eval.sh.
+left out. Each feature is cut at its in-domain deciles; the table gives, per decile, the share of
+frames and the mean error / mean spread in-domain and on the left-out source. A feature that
+calibrates must show in-domain the rise that the left-out source shows. Needs the evaluation sets
+of scripts/model_card_eval.sh.
 
     python scripts/spread_feature_probe.py [--max-frames 3000]
 """

@@ -189,6 +189,34 @@ class PythonProcess:
             f'stderr:\n' + '\n'.join(self.stderr_lines[-40:])
         )
 
+    def wait_for_stderr(
+        self,
+        text: str,
+        timeout: float,
+        on_idle: Optional[Callable[[], None]] = None,
+        poll: float = 0.05,
+    ) -> str:
+        """The first stderr line containing ``text`` (a log line: stderr is read by another
+        thread, so a line logged before a reply may arrive after it), waiting up to ``timeout``
+        s; on_idle runs between polls (e.g. to publish again). Raises AssertionError with the
+        child's stderr on timeout or early exit."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.stderr_lines if text in line]
+            if lines:
+                return lines[0]
+            assert self.proc.poll() is None, (
+                f'child process exited with {self.proc.returncode} before logging {text!r}:\n'
+                + '\n'.join(self.stderr_lines[-20:])
+            )
+            assert time.monotonic() < deadline, (
+                f'no {text!r} on stderr within {timeout:.0f} s:\n'
+                + ('\n'.join(self.stderr_lines[-40:]))
+            )
+            if on_idle is not None:
+                on_idle()
+            time.sleep(poll)
+
     def wait_for_json(self, timeout: float, on_idle: Optional[Callable[[], None]] = None) -> dict:
         """Wait for the first stdout line that is a JSON object and return it."""
         line = self.wait_for_line(lambda s: s.startswith('{'), timeout, on_idle)

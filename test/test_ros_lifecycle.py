@@ -3,7 +3,6 @@ lifecycle services, and the fallback intrinsics when no camera_info arrives."""
 
 import os
 import tempfile
-import time
 
 import pytest
 
@@ -38,18 +37,6 @@ def test_configure_fails_clearly_on_missing_or_corrupt_model_and_bad_parameters(
                 node.stop()
 
 
-def _first_warning(node, text, spin=lambda: time.sleep(0.2), timeout=90.0):
-    """The first line of the node's stderr containing ``text``, waiting up to ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = [line for line in node.stderr_lines if text in line]
-        if lines:
-            return lines[0]
-        assert node.proc.poll() is None, '\n'.join(node.stderr_lines[-20:])
-        assert time.monotonic() < deadline, f'no {text!r}:\n' + '\n'.join(node.stderr_lines)
-        spin()
-
-
 def test_an_active_node_without_input_says_so_and_why():
     """Active with nothing on keypoints_2d (the usual cause: a topic or remapping that does not
     match the driver's): after INPUT_SILENCE s the node warns, naming the resolved topic and that
@@ -57,7 +44,7 @@ def test_an_active_node_without_input_says_so_and_why():
     import_rclpy_or_skip()
     node = start_lift_node('/silent_input')
     try:
-        warning = _first_warning(node, 'no keypoints on')
+        warning = node.wait_for_stderr('no keypoints on', 90.0)
         assert 'WARN' in warning
         assert 'no keypoints on /silent_input/keypoints_2d' in warning, warning
         assert 'since activation' in warning and 'no publisher' in warning, warning
@@ -80,12 +67,10 @@ def test_a_node_whose_publisher_does_not_match_says_so():
         )
         node = start_lift_node('/silent_qos', 'keypoints_reliability:=reliable')
         try:
-
-            def send_a_frame():  # were the QoS compatible, the node would receive these
-                pub.publish(Keypoints2DArray())
-                time.sleep(0.1)
-
-            warning = _first_warning(node, 'no keypoints on', spin=send_a_frame)
+            # Were the QoS compatible, the node would receive these frames.
+            warning = node.wait_for_stderr(
+                'no keypoints on', 90.0, on_idle=lambda: pub.publish(Keypoints2DArray()), poll=0.1
+            )
             assert '1 publisher(s) on it' in warning and 'QoS' in warning, warning
         finally:
             node.stop()
